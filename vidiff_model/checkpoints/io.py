@@ -1,0 +1,122 @@
+"""Safe, lazy reading of weight files: `.safetensors` preferred, `.ckpt`/`.pt`/`.pth`/`.bin` only
+through `torch.load(weights_only=True)`.
+
+`TensorFile` exposes names and shapes without reading the tensors (safetensors' header), so a loader
+can identify a file and check every key before it reads gigabytes, and reads only what it uses
+(an IP2P checkpoint also holds a VAE, a text encoder and EMA copies).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from ..errors import CheckpointError
+
+SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+
+
+class TensorFile:
+    """Names, shapes and (on demand) tensors of one weight file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(self.path, "no such file")
+        suffix = self.path.suffix.lower()
+        self.metadata: dict[str, str] = {}
+        self.non_tensors: dict[str, object] = {}  # e.g. `global_step` in an LDM .ckpt
+        if suffix in SAFETENSORS_SUFFIXES:
+            self._open_safetensors()
+        elif suffix in PICKLE_SUFFIXES:
+            self._open_pickle()
+        else:
+            raise CheckpointError(
+                self.path, f"unsupported file type '{suffix}': use .safetensors (preferred) or .ckpt/.pt"
+            )
+
+    # -- opening ------------------------------------------------------------------------------------
+    def _open_safetensors(self) -> None:
+        try:
+            self._handle = safe_open(str(self.path), framework="pt", device="cpu")
+            self.metadata = dict(self._handle.metadata() or {})
+            self._shapes = {k: tuple(self._handle.get_slice(k).get_shape()) for k in self._handle.keys()}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(self.path, f"not a readable safetensors file; it is truncated or corrupt ({e})") from None
+        self._tensors: dict[str, torch.Tensor] | None = None
+
+    def _open_pickle(self) -> None:
+        obj = self._torch_load()
+        if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+            # LDM / Lightning checkpoints: {"state_dict": {...}, "global_step": N, ...}
+            self.non_tensors.update({k: v for k, v in obj.items() if k != "state_dict"})
+            obj = obj["state_dict"]
+        if not isinstance(obj, dict):
+            raise CheckpointError(self.path, f"holds a {type(obj).__name__}, not a dictionary of tensors")
+        self._tensors = {}
+        for k, v in obj.items():
+            if isinstance(v, torch.Tensor):
+                self._tensors[str(k)] = v
+            else:
+                self.non_tensors[str(k)] = v
+        self._shapes = {k: tuple(v.shape) for k, v in self._tensors.items()}
+
+    def _torch_load(self):
+        try:
+            return torch.load(str(self.path), map_location="cpu", weights_only=True, mmap=True)
+        except pickle.UnpicklingError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "Weights only load failed" in first or "Unsupported global" in str(e):
+                raise CheckpointError(
+                    self.path,
+                    "refused: this pickle holds objects other than tensors, and loading it could run code. "
+                    "Only plain tensor checkpoints are read (torch.load weights_only=True); "
+                    "convert it to .safetensors with a tool you trust",
+                ) from None
+            raise CheckpointError(self.path, f"not a readable checkpoint; it is truncated or corrupt ({first})") from None
+        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(self.path, f"not a readable checkpoint; it is truncated or corrupt ({first})") from None
+
+    # -- access -------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def keys(self) -> list[str]:
+        return list(self._shapes)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._shapes[key]
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._shapes
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._shapes
+
+    def get(self, key: str) -> torch.Tensor:
+        """One tensor (read from disk now for safetensors)."""
+        if self._tensors is not None:
+            return self._tensors[key]
+        try:
+            return self._handle.get_tensor(key)
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(self.path, f"tensor '{key}' could not be read; the file is corrupt ({e})") from None
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """Write tensors (made contiguous, on CPU) atomically: a crash never leaves a half-written file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)

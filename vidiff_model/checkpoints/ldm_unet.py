@@ -1,0 +1,135 @@
+"""SD-1.5 / InstructPix2Pix UNets in the original LDM single-file layout (`model.diffusion_model.*`).
+
+The LDM (`openaimodel.UNetModel`) and diffusers layouts name the same tensors differently but one to
+one, so the mapping is a pure renaming built from the target model's own key list. Every tensor of
+the file is either used (the UNet, or its EMA copy when asked for) or accounted for by name (VAE,
+text encoder, EMA copy not used, DDPM schedule buffers); anything else stops the load.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..config import VideoUNetConfig
+from ..errors import CheckpointError
+from .detect import FileKind
+from .io import TensorFile
+from .state import LoadReport, check_keys
+
+# ResNet sub-layers: diffusers name -> LDM name.
+_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+           "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+_TOP = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+        "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+# Tensors an LDM checkpoint carries besides its UNet, which VIDiff does not use.
+_SKIPPED_PREFIXES = {"first_stage_model.": "VAE", "cond_stage_model.": "text encoder"}
+_SCHEDULE_BUFFERS = {
+    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
+    "logvar", "lvlb_weights",
+}
+_EMA_BOOKKEEPING = {"model_ema.decay", "model_ema.num_updates"}
+
+
+def _resnet(rest: str) -> str:
+    layer, _, param = rest.partition(".")
+    return f"{_RESNET[layer]}.{param}"
+
+
+def diffusers_to_ldm(key: str, config: VideoUNetConfig) -> str:
+    """The LDM name of one spatial diffusers UNet tensor (not a motion-module tensor)."""
+    n = config.layers_per_block + 1  # LDM blocks per UNet level: L layers + a down/upsampler slot
+    attn_up = tuple(reversed(config.cross_attn_blocks))
+    for prefix, ldm in _TOP.items():
+        if key.startswith(prefix + "."):
+            return ldm + key[len(prefix):]
+    if m := re.fullmatch(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
+        i, j, rest = int(m[1]), int(m[2]), m[3]
+        return f"input_blocks.{i * n + j + 1}.0.{_resnet(rest)}"
+    if m := re.fullmatch(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", key):
+        i, j, rest = int(m[1]), int(m[2]), m[3]
+        return f"input_blocks.{i * n + j + 1}.1.{rest}"
+    if m := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
+        return f"input_blocks.{(int(m[1]) + 1) * n}.0.op.{m[2]}"
+    if m := re.fullmatch(r"mid_block\.resnets\.(\d+)\.(.+)", key):
+        return f"middle_block.{2 * int(m[1])}.{_resnet(m[2])}"
+    if m := re.fullmatch(r"mid_block\.attentions\.0\.(.+)", key):
+        return f"middle_block.1.{m[1]}"
+    if m := re.fullmatch(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
+        i, j, rest = int(m[1]), int(m[2]), m[3]
+        return f"output_blocks.{i * n + j}.0.{_resnet(rest)}"
+    if m := re.fullmatch(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.+)", key):
+        i, j, rest = int(m[1]), int(m[2]), m[3]
+        return f"output_blocks.{i * n + j}.1.{rest}"
+    if m := re.fullmatch(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
+        i = int(m[1])
+        return f"output_blocks.{i * n + n - 1}.{2 if attn_up[i] else 1}.conv.{m[2]}"
+    raise KeyError(f"no LDM name for diffusers UNet key {key}")
+
+
+def ema_name(ldm_key: str) -> str:
+    """LDM's LitEma stores `model.diffusion_model.a.b` as `model_ema.diffusion_modelab`."""
+    return "model_ema.diffusion_model" + ldm_key.replace(".", "")
+
+
+def load_ldm_unet(tf: TensorFile, kind: FileKind, expected: dict[str, tuple], config: VideoUNetConfig, *,
+                  use_ema: bool = False) -> tuple[dict[str, torch.Tensor], LoadReport]:
+    """Read the spatial UNet of an LDM-layout file as diffusers-named tensors for `UNetMotionModel`.
+
+    Args:
+        tf: the open file; kind: what `identify` said it is (its `unet_prefix` is used).
+        expected: diffusers name -> shape of the spatial UNet tensors (conv_in with 8 input channels).
+        use_ema: read the EMA copy (`model_ema.*`) instead of the raw weights; an error if there is none.
+    Returns:
+        the state dict (conv_in inflated from 4 to 8 channels, zeros, when the file is SD-1.5) and a report.
+    """
+    report = LoadReport(files=[tf.name])
+    prefix = kind.unet_prefix
+    to_diffusers = {prefix + diffusers_to_ldm(k, config): k for k in expected}
+    ema_source = {ema_name(ldm[len(prefix):]): ldm for ldm in to_diffusers} if prefix else {}
+    has_ema = any(k.startswith("model_ema.diffusion_model") for k in tf.keys())
+    if use_ema and not has_ema:
+        raise CheckpointError(tf.path, "has no EMA weights (no model_ema.* tensors): load it with EMA off")
+
+    found: dict[str, tuple] = {}
+    source_of: dict[str, str] = {}  # diffusers name -> key in the file
+    unexpected: list[str] = []
+    for key, shape in tf.shapes.items():
+        if key in to_diffusers and not use_ema:
+            found[to_diffusers[key]] = shape
+            source_of[to_diffusers[key]] = key
+        elif key in ema_source and use_ema:
+            target = to_diffusers[ema_source[key]]
+            found[target] = shape
+            source_of[target] = key
+        elif key in to_diffusers:
+            report.skip("raw UNet weights (EMA used instead)")
+        elif key in ema_source or key in _EMA_BOOKKEEPING:
+            report.skip("EMA weights (not used)")
+        elif key in _SCHEDULE_BUFFERS:
+            report.skip("DDPM schedule buffers")
+        elif reason := next((r for p, r in _SKIPPED_PREFIXES.items() if key.startswith(p)), None):
+            report.skip(reason)
+        else:
+            unexpected.append(key)
+    fmt = f"{'EMA ' if use_ema else ''}SD-1.5/InstructPix2Pix UNet (LDM layout)"
+    if unexpected:
+        check_keys(tf.path, {}, {k: () for k in unexpected}, fmt)  # raises, naming them
+    check_keys(tf.path, expected, found, fmt, shape_exempt=("conv_in.weight",))
+
+    conv_in = found["conv_in.weight"]
+    want = expected["conv_in.weight"]  # (C0, 8, 3, 3)
+    if conv_in[0] != want[0] or conv_in[2:] != want[2:] or conv_in[1] not in (want[1], want[1] // 2):
+        raise CheckpointError(tf.path, f"conv_in ({source_of['conv_in.weight']}) is {conv_in}; expected "
+                                       f"{want} (InstructPix2Pix) or {(want[0], want[1] // 2) + want[2:]} (SD-1.5)")
+    state = {name: tf.get(src) for name, src in source_of.items()}
+    if conv_in[1] != want[1]:
+        # VIDiff's stage-3 start: the source-video channels begin at zero, so the model starts as SD-1.5.
+        w = state["conv_in.weight"]
+        state["conv_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+        report.notes.append(f"conv_in inflated from {conv_in[1]} to {want[1]} input channels (new channels zero)")
+    report.used = len(state)
+    return state, report

@@ -1,0 +1,91 @@
+"""AnimateDiff SD-1.5 motion modules: original layout (guoyww `mm_sd_v15*.ckpt`, `v3_sd15_mm.ckpt`) and
+diffusers' MotionAdapter layout.
+
+Versions, told apart by the file itself:
+- v1 (`mm_sd_v14`, `mm_sd_v15`): positional table of 24 frames, no mid-block module;
+- v2 (`mm_sd_v15_v2`): 32 frames, a motion module in the mid block;
+- v3 (`v3_sd15_mm`): 32 frames, no mid-block module.
+
+Original layout, per module: `temporal_transformer.{norm, proj_in, proj_out}` and
+`transformer_blocks.0.{attention_blocks.{0,1}, norms.{0,1}, ff, ff_norm}`, where each attention block
+carries its own copy of the sinusoidal table `pos_encoder.pe` (1, L, C). diffusers keeps one table per
+transformer block (`pos_embed.pe`, used before both attentions), so the second copy must equal the first.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import CheckpointError
+from .detect import FileKind
+from .io import TensorFile
+from .state import LoadReport, check_keys
+
+_MODULE = re.compile(r"^((?:down_blocks|up_blocks)\.\d+|mid_block)\.motion_modules\.(\d+)\.(.+)$")
+_RENAMES = (("attention_blocks.0.", "attn1."), ("attention_blocks.1.", "attn2."), ("norms.0.", "norm1."),
+            ("norms.1.", "norm2."), ("ff_norm.", "norm3."))
+_PE_COPY = re.compile(r"transformer_blocks\.(\d+)\.attention_blocks\.(\d+)\.pos_encoder\.pe$")
+
+
+def motion_layout(tf: TensorFile) -> tuple[int, bool]:
+    """(max_seq_length, has_mid_block) of a motion-module file, read from its shapes."""
+    lengths = {s[1] for k, s in tf.shapes.items() if k.endswith(".pe") and len(s) == 3}
+    if len(lengths) != 1:
+        raise CheckpointError(tf.path, f"motion module positional tables disagree on the frame count: {sorted(lengths)}"
+                              if lengths else "motion module has no positional tables (pos_encoder.pe)")
+    has_mid = any(k.startswith("mid_block.motion_modules.") for k in tf.keys())
+    return lengths.pop(), has_mid
+
+
+def _diffusers_name(key: str) -> str | None:
+    """Original-layout key -> diffusers name; None for the duplicate `pe` of the second attention."""
+    m = _MODULE.match(key)
+    if not m:
+        return key  # unknown: check_keys will name it
+    block, index, rest = m.groups()
+    rest = rest.removeprefix("temporal_transformer.")
+    if pe := _PE_COPY.search(rest):
+        if pe[2] != "0":
+            return None
+        rest = f"transformer_blocks.{pe[1]}.pos_embed.pe"
+    for old, new in _RENAMES:
+        rest = rest.replace(old, new)
+    return f"{block}.motion_modules.{index}.{rest}"
+
+
+def load_motion_module(tf: TensorFile, kind: FileKind,
+                       expected: dict[str, tuple]) -> tuple[dict[str, torch.Tensor], LoadReport]:
+    """Read a motion module as diffusers-named `motion_modules` tensors of `UNetMotionModel`.
+
+    Args:
+        tf: the open file; kind: what `identify` said it is.
+        expected: diffusers name -> shape of the motion-module tensors of the target model.
+    """
+    report = LoadReport(files=[tf.name])
+    original = any(".temporal_transformer." in k for k in tf.keys())
+    found: dict[str, tuple] = {}
+    source_of: dict[str, str] = {}
+    duplicates: list[tuple[str, str]] = []  # (second pe copy, first pe copy)
+    for key, shape in tf.shapes.items():
+        name = _diffusers_name(key) if original else key
+        if name is None:
+            duplicates.append((key, key.replace("attention_blocks.1.", "attention_blocks.0.")))
+            continue
+        found[name] = shape
+        source_of[name] = key
+    layout = "AnimateDiff SD-1.5 motion module (" + ("original" if original else "diffusers") + " layout)"
+    check_keys(tf.path, expected, found, layout)
+
+    state = {name: tf.get(src) for name, src in source_of.items()}
+    for second, first in duplicates:
+        if first not in tf or not torch.equal(tf.get(second), tf.get(first)):
+            raise CheckpointError(tf.path, f"{second} differs from {first}: this loader needs the two attention "
+                                           "blocks of a motion module to share one positional table")
+    if duplicates:
+        report.skip("positional-table copies (equal to the one used)", len(duplicates))
+    report.used = len(state)
+    if kind.motion_version:
+        report.notes.append(f"AnimateDiff {kind.motion_version} motion module")
+    return state, report

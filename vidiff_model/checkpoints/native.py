@@ -1,0 +1,66 @@
+"""The project's own single-file format: one `.safetensors` holding the video UNet (`unet.*`), the
+image-instruction MLP (`image_proj.*`, when the model has one) and the config as JSON in the metadata.
+
+Metadata keys: `format` = "vidiff", `format_version` = "1", `config` = `VIDiffConfig.to_json()`, and
+free-form provenance strings (`source`, `training_step`, ...). Save then load is bit-exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+from ..config import VIDiffConfig
+from ..errors import CheckpointError
+from ..model import VIDiffModel
+from .detect import VIDIFF_FORMAT, identify
+from .io import TensorFile, save_safetensors
+from .state import check_keys, empty_model, expected_shapes, materialize
+
+FORMAT_VERSION = "1"
+
+
+def save_vidiff(model: VIDiffModel, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+                metadata: dict[str, str] | None = None) -> None:
+    """Write `model` as a VIDiff checkpoint.
+
+    Args:
+        dtype: cast floating-point tensors to this dtype in the file (e.g. torch.float16); None keeps them.
+        metadata: extra provenance strings stored in the file header.
+    """
+    if not str(path).endswith(".safetensors"):
+        raise ValueError(f"{path}: VIDiff checkpoints are .safetensors files")
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+             for k, v in model.state_dict().items()}
+    header = {str(k): str(v) for k, v in (metadata or {}).items()}
+    header.update(format=VIDIFF_FORMAT, format_version=FORMAT_VERSION, config=model.config.to_json())
+    save_safetensors(state, path, header)
+
+
+def read_config(tf: TensorFile) -> VIDiffConfig:
+    """The config stored in a VIDiff file, or a CheckpointError saying what the file is instead."""
+    kind = identify(tf.shapes, tf.metadata)
+    if kind.kind != "vidiff":
+        hint = (" Build a VIDiff model from it with a motion module (VIDiffModelFromParts)."
+                if kind.kind in ("ip2p", "sd15") else "")
+        raise CheckpointError(tf.path, f"not a VIDiff checkpoint; this file looks like {kind.description}.{hint}")
+    if tf.metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(tf.path, f"VIDiff format version {tf.metadata.get('format_version')!r} is not "
+                                       f"supported by this version of the pack (it reads version {FORMAT_VERSION})")
+    try:
+        return VIDiffConfig.from_json(tf.metadata["config"])
+    except (KeyError, TypeError, ValueError, AssertionError, json.JSONDecodeError) as e:
+        raise CheckpointError(tf.path, f"VIDiff checkpoint has an unreadable config in its metadata ({e})") from None
+
+
+def load_vidiff(path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+                device: torch.device | str = "cpu") -> VIDiffModel:
+    """Load a VIDiff checkpoint. `dtype` None keeps the file's dtypes."""
+    tf = TensorFile(path)
+    config = read_config(tf)
+    model = empty_model(config)
+    check_keys(tf.path, expected_shapes(model), tf.shapes, "VIDiff checkpoint for its stored config")
+    state = {k: tf.get(k) for k in tf.keys()}
+    return materialize(model, state, tf.path, dtype=dtype, device=device)
