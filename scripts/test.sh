@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
-exec .venv/bin/python -m pytest -c tests/pytest.ini --rootdir tests "$@"
+# pytest runs from tests/ (its rootdir, see tests/pytest.ini); extra arguments are relative to tests/,
+# e.g. `bash scripts/test.sh test_model.py -k forward` or `bash scripts/test.sh -m "not slow"`.
+cd tests
+exec ../.venv/bin/python -m pytest "$@"

@@ -392,7 +392,8 @@ def _mm_config(
     version: str, block_out_channels: Sequence[int] | None, max_seq_length: int | None
 ) -> tuple[tuple[int, ...], int, bool]:
     if version not in MOTION_MODULE_VERSIONS:
-        raise ValueError(f"unknown motion module version {version!r}; known: {sorted(MOTION_MODULE_VERSIONS)}")
+        known = sorted(MOTION_MODULE_VERSIONS)
+        raise ValueError(f"unknown motion module version {version!r}; known: {known}")
     chans, pe_len, mid = MOTION_MODULE_VERSIONS[version]
     if block_out_channels is not None:
         chans = tuple(block_out_channels)
@@ -583,7 +584,9 @@ def ldm_checkpoint_tensors(
         vs = sd_vae_shapes() if vae_shapes is None else vae_shapes
         out.update(random_tensors(vs, dtype=dtype, seed=seed, prefix=LDM_VAE_PREFIX, device=device))
     if with_text_encoder:
-        ts = clip_l_text_shapes(with_position_ids=text_position_ids) if text_encoder_shapes is None else text_encoder_shapes
+        ts = text_encoder_shapes
+        if ts is None:
+            ts = clip_l_text_shapes(with_position_ids=text_position_ids)
         out.update(random_tensors(ts, dtype=dtype, seed=seed, prefix=LDM_TEXT_PREFIX, device=device))
     return out
 
@@ -741,7 +744,8 @@ def save_tensors(
     if fmt == "safetensors":
         if wrap_state_dict:
             raise ValueError("wrap_state_dict only applies to torch pickles")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+        flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(flat, str(path), metadata=metadata)
     elif fmt == "torch":
         sd = dict(tensors)
         torch.save({"state_dict": sd, "global_step": global_step} if wrap_state_dict else sd, str(path))

@@ -88,44 +88,35 @@ def load_ldm_unet(tf: TensorFile, kind: FileKind, expected: dict[str, tuple], co
     """
     report = LoadReport(files=[tf.name])
     prefix = kind.unet_prefix
-    to_diffusers = {prefix + diffusers_to_ldm(k, config): k for k in expected}
-    ema_source = {ema_name(ldm[len(prefix):]): ldm for ldm in to_diffusers} if prefix else {}
-    has_ema = any(k.startswith("model_ema.diffusion_model") for k in tf.keys())
-    if use_ema and not has_ema:
+    raw = {prefix + diffusers_to_ldm(k, config): k for k in expected}  # file key -> diffusers name
+    ema = {ema_name(k[len(prefix):]): d for k, d in raw.items()} if prefix else {}
+    if use_ema and not any(k.startswith("model_ema.diffusion_model") for k in tf.keys()):
         raise CheckpointError(tf.path, "has no EMA weights (no model_ema.* tensors): load it with EMA off")
+    source, other = (ema, raw) if use_ema else (raw, ema)
 
-    found: dict[str, tuple] = {}
-    source_of: dict[str, str] = {}  # diffusers name -> key in the file
-    unexpected: list[str] = []
+    found: dict[str, tuple] = {}  # the file's tensors that are neither used nor accounted for stay here
     for key, shape in tf.shapes.items():
-        if key in to_diffusers and not use_ema:
-            found[to_diffusers[key]] = shape
-            source_of[to_diffusers[key]] = key
-        elif key in ema_source and use_ema:
-            target = to_diffusers[ema_source[key]]
-            found[target] = shape
-            source_of[target] = key
-        elif key in to_diffusers:
-            report.skip("raw UNet weights (EMA used instead)")
-        elif key in ema_source or key in _EMA_BOOKKEEPING:
-            report.skip("EMA weights (not used)")
+        if key in source:
+            found[key] = shape
+        elif key in other:
+            report.skip("raw UNet weights (EMA used instead)" if use_ema else "EMA weights (not used)")
+        elif key in _EMA_BOOKKEEPING:
+            report.skip("EMA bookkeeping (decay, num_updates)")
         elif key in _SCHEDULE_BUFFERS:
             report.skip("DDPM schedule buffers")
         elif reason := next((r for p, r in _SKIPPED_PREFIXES.items() if key.startswith(p)), None):
             report.skip(reason)
         else:
-            unexpected.append(key)
-    fmt = f"{'EMA ' if use_ema else ''}SD-1.5/InstructPix2Pix UNet (LDM layout)"
-    if unexpected:
-        check_keys(tf.path, {}, {k: () for k in unexpected}, fmt)  # raises, naming them
-    check_keys(tf.path, expected, found, fmt, shape_exempt=("conv_in.weight",))
+            found[key] = shape
+    conv_in_key = next(k for k, d in source.items() if d == "conv_in.weight")
+    fmt = f"{'EMA weights of an ' if use_ema else ''}SD-1.5/InstructPix2Pix UNet (LDM layout)"
+    check_keys(tf.path, {k: expected[d] for k, d in source.items()}, found, fmt, shape_exempt=(conv_in_key,))
 
-    conv_in = found["conv_in.weight"]
-    want = expected["conv_in.weight"]  # (C0, 8, 3, 3)
+    conv_in, want = found[conv_in_key], expected["conv_in.weight"]  # want: (C0, 8, 3, 3)
     if conv_in[0] != want[0] or conv_in[2:] != want[2:] or conv_in[1] not in (want[1], want[1] // 2):
-        raise CheckpointError(tf.path, f"conv_in ({source_of['conv_in.weight']}) is {conv_in}; expected "
-                                       f"{want} (InstructPix2Pix) or {(want[0], want[1] // 2) + want[2:]} (SD-1.5)")
-    state = {name: tf.get(src) for name, src in source_of.items()}
+        raise CheckpointError(tf.path, f"{conv_in_key} is {conv_in}; expected {want} (InstructPix2Pix) "
+                                       f"or {(want[0], want[1] // 2) + want[2:]} (SD-1.5)")
+    state = {source[k]: tf.get(k) for k in found}
     if conv_in[1] != want[1]:
         # VIDiff's stage-3 start: the source-video channels begin at zero, so the model starts as SD-1.5.
         w = state["conv_in.weight"]

@@ -24,9 +24,10 @@ from .io import TensorFile
 from .state import LoadReport, check_keys
 
 _MODULE = re.compile(r"^((?:down_blocks|up_blocks)\.\d+|mid_block)\.motion_modules\.(\d+)\.(.+)$")
-_RENAMES = (("attention_blocks.0.", "attn1."), ("attention_blocks.1.", "attn2."), ("norms.0.", "norm1."),
-            ("norms.1.", "norm2."), ("ff_norm.", "norm3."))
-_PE_COPY = re.compile(r"transformer_blocks\.(\d+)\.attention_blocks\.(\d+)\.pos_encoder\.pe$")
+_PE = re.compile(r"^transformer_blocks\.(\d+)\.pos_embed\.pe$")
+# diffusers name part -> original name part, inside one transformer block
+_RENAMES = (("attn1.", "attention_blocks.0."), ("attn2.", "attention_blocks.1."), ("norm1.", "norms.0."),
+            ("norm2.", "norms.1."), ("norm3.", "ff_norm."))
 
 
 def motion_layout(tf: TensorFile) -> tuple[int, bool]:
@@ -39,20 +40,17 @@ def motion_layout(tf: TensorFile) -> tuple[int, bool]:
     return lengths.pop(), has_mid
 
 
-def _diffusers_name(key: str) -> str | None:
-    """Original-layout key -> diffusers name; None for the duplicate `pe` of the second attention."""
+def original_names(key: str) -> list[str]:
+    """Original-layout names of one diffusers motion-module tensor (two for a positional table)."""
     m = _MODULE.match(key)
-    if not m:
-        return key  # unknown: check_keys will name it
+    assert m, f"not a motion-module key: {key}"
     block, index, rest = m.groups()
-    rest = rest.removeprefix("temporal_transformer.")
-    if pe := _PE_COPY.search(rest):
-        if pe[2] != "0":
-            return None
-        rest = f"transformer_blocks.{pe[1]}.pos_embed.pe"
-    for old, new in _RENAMES:
-        rest = rest.replace(old, new)
-    return f"{block}.motion_modules.{index}.{rest}"
+    head = f"{block}.motion_modules.{index}.temporal_transformer."
+    if pe := _PE.match(rest):
+        return [f"{head}transformer_blocks.{pe[1]}.attention_blocks.{a}.pos_encoder.pe" for a in (0, 1)]
+    for new, old in _RENAMES:
+        rest = rest.replace("." + new, "." + old)
+    return [head + rest]
 
 
 def load_motion_module(tf: TensorFile, kind: FileKind,
@@ -65,26 +63,18 @@ def load_motion_module(tf: TensorFile, kind: FileKind,
     """
     report = LoadReport(files=[tf.name])
     original = any(".temporal_transformer." in k for k in tf.keys())
-    found: dict[str, tuple] = {}
-    source_of: dict[str, str] = {}
-    duplicates: list[tuple[str, str]] = []  # (second pe copy, first pe copy)
-    for key, shape in tf.shapes.items():
-        name = _diffusers_name(key) if original else key
-        if name is None:
-            duplicates.append((key, key.replace("attention_blocks.1.", "attention_blocks.0.")))
-            continue
-        found[name] = shape
-        source_of[name] = key
+    names = {k: original_names(k) if original else [k] for k in expected}  # diffusers -> file key(s)
     layout = "AnimateDiff SD-1.5 motion module (" + ("original" if original else "diffusers") + " layout)"
-    check_keys(tf.path, expected, found, layout)
+    check_keys(tf.path, {f: expected[d] for d, files in names.items() for f in files}, tf.shapes, layout)
 
-    state = {name: tf.get(src) for name, src in source_of.items()}
-    for second, first in duplicates:
-        if first not in tf or not torch.equal(tf.get(second), tf.get(first)):
-            raise CheckpointError(tf.path, f"{second} differs from {first}: this loader needs the two attention "
-                                           "blocks of a motion module to share one positional table")
-    if duplicates:
-        report.skip("positional-table copies (equal to the one used)", len(duplicates))
+    state = {}
+    for target, (first, *copies) in names.items():
+        state[target] = tf.get(first)
+        for copy in copies:
+            if not torch.equal(tf.get(copy), state[target]):
+                raise CheckpointError(tf.path, f"{copy} differs from {first}: this loader needs the two attention "
+                                               "blocks of a motion module to share one positional table")
+            report.skip("positional-table copies (equal to the one used)")
     report.used = len(state)
     if kind.motion_version:
         report.notes.append(f"AnimateDiff {kind.motion_version} motion module")
