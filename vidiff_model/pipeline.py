@@ -1,0 +1,106 @@
+"""Translate a source video into a target video following an instruction: the one call the sampler
+node makes (and the command line, and training's validation samples).
+
+Latent scales: `source` and the result are raw VAE latents (what the host's VAEEncode gives and its
+VAEDecode reads); sampling happens in SD-1.5's scaled space (× 0.18215); the source enters the UNet
+unscaled, as in InstructPix2Pix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .config import SD15_LATENT_CHANNELS
+from .errors import LatentError
+from .guidance import GuidanceConfig, guided_eps_fn
+from .long_video.modes import ClipRun, LongVideoOptions, run_long_video
+from .long_video.planner import Clip
+from .sampling import ClipSampler, DiffusersSampler, make_noise
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Progress of a translation, for progress bars, previews and cancellation."""
+
+    clip: int  # 0-based clip (or 0 for a single run)
+    clips: int
+    step: int  # steps done in this clip, 1..steps
+    steps: int
+    denoised: torch.Tensor  # current clean estimate of the clip, scaled latent (B, 4, F, H, W)
+
+    @property
+    def fraction(self) -> float:
+        return (self.clip + self.step / self.steps) / self.clips
+
+
+@dataclass
+class VideoResult:
+    latent: torch.Tensor  # (B, 4, F, H, W) raw VAE scale
+    clips: list[Clip]
+    clip_results: list[torch.Tensor]  # each clip's own result (raw), shared frames included
+
+
+def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null_instruction: torch.Tensor, *,
+                    seed: int = 0, sampler: ClipSampler | None = None, guidance: GuidanceConfig | None = None,
+                    long_video: LongVideoOptions | None = None,
+                    continuation: Callable[[int], torch.Tensor] | None = None,
+                    callback: Callable[[StepInfo], None] | None = None,
+                    interrupt: Callable[[], None] | None = None) -> VideoResult:
+    """Args:
+        model: a VIDiffModel.
+        source: (B, 4, F, H, W) raw VAE latent of the source video (F may be any length).
+        instruction: (B, T, D) tokens from `model.encode_instruction`; null_instruction: ∅_T (or a negative).
+        seed: noise seed; same seed, device and settings give the same result.
+        sampler: a ClipSampler (default DiffusersSampler("euler", "normal", 20)).
+        guidance: s_V, s_T and batching (default 1.5 / 7.5, batched).
+        long_video: clip settings; None means one clip of the whole video (up to the motion module's limit).
+        continuation: n -> tokens of "Based on the first n frames, <instruction>" (autoregressive mode).
+        callback: called after every step; raise from it to cancel.
+        interrupt: called before every model evaluation (every clip, window and step); raise to cancel
+            within a step.
+    """
+    sampler = sampler or DiffusersSampler()
+    guidance = guidance or GuidanceConfig()
+    if source.ndim != 5 or source.shape[2] < 1:
+        raise LatentError(f"source: expected a video latent (batch, 4, frames, height/8, width/8) with at least "
+                          f"one frame, got {tuple(source.shape)}")
+    if source.shape[1] != SD15_LATENT_CHANNELS:
+        raise LatentError(f"source: a {source.shape[1]}-channel latent; VIDiff works on SD-1.5 latents "
+                          f"({SD15_LATENT_CHANNELS} channels): encode the video with the SD-1.5 VAE")
+    if long_video is None:
+        limit = model.config.unet.motion_max_seq_length
+        long_video = LongVideoOptions(clip_length=max(limit, 1), overlap=0, mode="overlap_guided")
+        if source.shape[2] > limit:
+            raise LatentError(f"source: {source.shape[2]} frames is more than one clip ({limit} frames for this "
+                              "motion module); connect long-video settings (VIDiffLongVideo) to sample it in clips")
+    model_dtype = model.dtype
+    scale = model.config.latent_scaling_factor
+    source = source.to(model.device, torch.float32)
+    generator = torch.Generator("cpu").manual_seed(int(seed))
+    noise = make_noise(tuple(source.shape), seed, device=model.device)
+
+    def eps_for(source_clip: torch.Tensor, clip_instruction: torch.Tensor):
+        guided = guided_eps_fn(model, clip_instruction.to(model.device, model_dtype),
+                               null_instruction.to(model.device, model_dtype), source_clip.to(model_dtype), guidance)
+
+        def eps(x_in: torch.Tensor, t: torch.Tensor, sigma: float) -> torch.Tensor:
+            if interrupt is not None:
+                interrupt()
+            with torch.no_grad():
+                return guided(x_in.to(model_dtype), t, sigma).float()
+
+        return eps
+
+    def sample(eps_fn, clip_noise: torch.Tensor, clip: int, clips: int) -> torch.Tensor:
+        def on_step(step: int, steps: int, denoised: torch.Tensor) -> None:
+            if callback is not None:
+                callback(StepInfo(clip, clips, step, steps, denoised))
+
+        return sampler(eps_fn, clip_noise, generator, on_step)
+
+    run = ClipRun(eps_for=eps_for, sample=sample, instruction=instruction, continuation=continuation, scale=scale)
+    latent, clips = run_long_video(run, source, noise, long_video)
+    return VideoResult(latent=latent, clips=clips, clip_results=run.clip_results)

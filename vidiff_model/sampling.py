@@ -1,0 +1,130 @@
+"""Sampling one clip with diffusers' schedulers (the library's samplers, used outside ComfyUI).
+
+Inside ComfyUI the nodes hand the host's own samplers the same guided noise prediction instead; both
+implement `ClipSampler`: `(eps_fn, noise, generator, on_step) -> x0` in the scaled latent space.
+
+Noise schedule: SD-1.5's (scaled-linear betas 0.00085..0.012 over 1000 steps, epsilon prediction),
+timesteps spaced "trailing" so the first step starts from pure noise. "normal" uses that spacing;
+"karras" uses Karras et al.'s sigmas between the same end points.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, UniPCMultistepScheduler)
+
+from .errors import VIDiffError
+from .guidance import EpsFn
+
+SD15_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                     prediction_type="epsilon", timestep_spacing="trailing", steps_offset=1)
+
+# sampler name (ComfyUI's spelling) -> diffusers scheduler class and its extra settings
+SAMPLERS: dict[str, tuple[type, dict]] = {
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_ancestral": (EulerAncestralDiscreteScheduler, {}),
+    "ddim": (DDIMScheduler, {"clip_sample": False, "set_alpha_to_one": True}),  # last step lands on x0
+    "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "uni_pc": (UniPCMultistepScheduler, {"solver_order": 2}),
+}
+SCHEDULES: dict[str, dict] = {"normal": {}, "karras": {"use_karras_sigmas": True}}
+
+OnStep = Callable[[int, int, torch.Tensor], None]  # (steps done, steps, x0 estimate (B, 4, F, H, W))
+
+
+class ClipSampler(Protocol):
+    def __call__(self, eps_fn: EpsFn, noise: torch.Tensor, generator: torch.Generator,
+                 on_step: OnStep | None = None) -> torch.Tensor: ...
+
+
+def make_noise(shape: tuple[int, ...], seed: int, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal noise drawn on the CPU from `seed`: the same seed gives the same noise anywhere."""
+    g = torch.Generator("cpu").manual_seed(int(seed))
+    return torch.randn(shape, generator=g, dtype=torch.float32).to(device=device, dtype=dtype)
+
+
+def sd15_alphas_cumprod() -> torch.Tensor:
+    """ᾱ_t of SD-1.5's training schedule, t = 0..999 (float64)."""
+    betas = torch.linspace(SD15_SCHEDULE["beta_start"] ** 0.5, SD15_SCHEDULE["beta_end"] ** 0.5, 1000,
+                           dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+_LOG_SIGMAS = (0.5 * torch.log((1 - sd15_alphas_cumprod()) / sd15_alphas_cumprod())).numpy()
+
+
+def sigma_at(t: float | torch.Tensor) -> float:
+    """σ = sqrt((1 − ᾱ_t)/ᾱ_t) at a (possibly fractional) timestep, interpolated in log σ as the
+    Karras-style schedulers place fractional timesteps."""
+    t = float(t)
+    return float(np.exp(np.interp(t, np.arange(len(_LOG_SIGMAS)), _LOG_SIGMAS)))
+
+
+@dataclass(frozen=True)
+class DiffusersSampler:
+    """`ClipSampler` on diffusers' schedulers.
+
+    Args:
+        sampler_name: one of SAMPLERS (euler, euler_ancestral, ddim, dpmpp_2m, uni_pc).
+        scheduler: one of SCHEDULES (normal, karras).
+        steps: denoising steps.
+    """
+
+    sampler_name: str = "euler"
+    scheduler: str = "normal"
+    steps: int = 20
+
+    def __post_init__(self) -> None:
+        if self.sampler_name not in SAMPLERS:
+            raise VIDiffError(f"sampler_name: unknown sampler {self.sampler_name!r}; choose one of {sorted(SAMPLERS)}")
+        if self.scheduler not in SCHEDULES:
+            raise VIDiffError(f"scheduler: unknown schedule {self.scheduler!r}; choose one of {sorted(SCHEDULES)}")
+        if not 1 <= int(self.steps) <= 1000:
+            raise VIDiffError(f"steps: {self.steps} is out of range; use 1 to 1000")
+
+    def make_scheduler(self, device: torch.device | str = "cpu"):
+        """The diffusers scheduler with its timesteps set."""
+        name, karras = self.sampler_name, self.scheduler == "karras"
+        if name == "ddim" and karras:
+            # Deterministic DDIM is Euler's method in σ-space (x/ᾱ^½ against σ): with Karras σs, DDIM *is* Euler.
+            name = "euler"
+        cls, extra = SAMPLERS[name]
+        settings = {**SD15_SCHEDULE, **extra}
+        if karras and "use_karras_sigmas" in inspect.signature(cls.__init__).parameters:
+            settings.update(SCHEDULES["karras"])
+        sched = cls(**settings)
+        sched.set_timesteps(self.steps, device=device)
+        if karras and name == "euler_ancestral":
+            # diffusers' ancestral Euler has no Karras option: give it Euler's Karras σs and timesteps.
+            ref = EulerDiscreteScheduler(**SD15_SCHEDULE, use_karras_sigmas=True)
+            ref.set_timesteps(self.steps, device=device)
+            sched.sigmas, sched.timesteps = ref.sigmas.clone(), ref.timesteps.clone()
+        return sched
+
+    def __call__(self, eps_fn: EpsFn, noise: torch.Tensor, generator: torch.Generator,
+                 on_step: OnStep | None = None) -> torch.Tensor:
+        sched = self.make_scheduler(noise.device)
+        takes_generator = "generator" in inspect.signature(sched.step).parameters
+        x = noise.float() * sched.init_noise_sigma  # (B, 4, F, H, W)
+        steps = len(sched.timesteps)
+        for i, t in enumerate(sched.timesteps):
+            # 1. the model's input at this noise level, variance-preserving form
+            x_in = sched.scale_model_input(x, t)
+            sigma = sigma_at(t)
+            # 2. guided noise prediction
+            eps = eps_fn(x_in, t, sigma).float()
+            # 3. scheduler update
+            kwargs = {"generator": generator} if takes_generator else {}
+            x = sched.step(eps, t, x, **kwargs).prev_sample
+            # 4. progress, preview and cancellation (the callback may raise to stop)
+            if on_step is not None:
+                on_step(i + 1, steps, (x_in * (1 + sigma**2) ** 0.5 - sigma * eps))
+        return x
