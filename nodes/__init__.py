@@ -3,7 +3,19 @@
 
 from comfy_api.latest import ComfyExtension, io
 
-NODES: list[type[io.ComfyNode]] = []  # the VIDiff nodes are added by the nodes issue
+from .host import register_model_folders
+
+register_model_folders()  # before the loaders list their files
+
+from .instruction import VIDiffInstructionEncode  # noqa: E402
+from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
+from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
+from .video_tasks import VIDiffCutHoles, VIDiffMaskFromSegmentation  # noqa: E402
+
+NODES: list[type[io.ComfyNode]] = [
+    VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
+    VIDiffCutHoles, VIDiffMaskFromSegmentation,
+]
 
 
 class VIDiffExtension(ComfyExtension):

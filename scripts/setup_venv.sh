@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv with everything the tests need. Idempotent; a fresh machine needs only
-# Python 3.11 and pip. torch 2.13.0 is installed first so nothing pulls a different build.
+# Python 3.11 and pip. torch and torchvision are installed first, as a matching pair, so nothing pulls
+# another build: ComfyUI imports torchvision, and PyPI's torchvision does not load beside torch 2.13.0's
+# CPU wheel, so the pair is torch 2.14.1 + torchvision 0.29.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -12,7 +14,7 @@ stamp=.venv/.vidiff-deps
 want="$(cat requirements-dev.txt requirements.txt scripts/setup_venv.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi

@@ -1,0 +1,69 @@
+"""Loading a VIDiff model: from the project's checkpoint, or from InstructPix2Pix/SD-1.5 + AnimateDiff."""
+
+from __future__ import annotations
+
+import folder_paths
+from comfy_api.latest import io
+
+from ..vidiff_model import build_vidiff_from_parts, load_vidiff
+from .host import MOTION_FOLDER, VIDIFF_FOLDER, HostVIDiff, weight_dtype
+from .types import DTYPE_CHOICES, VIDiffModelType
+
+_DTYPE_TOOLTIP = "Weight dtype. auto: what the host picks for its device (fp16/bf16 on a GPU, fp32 on the CPU)."
+
+
+class VIDiffModelLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffModelLoader",
+            display_name="Load VIDiff Model",
+            category="VIDiff/loaders",
+            description="Loads a VIDiff checkpoint (one .safetensors: video UNet, image-instruction MLP, config) "
+                        "from models/vidiff.",
+            inputs=[
+                io.Combo.Input("model_name", options=folder_paths.get_filename_list(VIDIFF_FOLDER),
+                               tooltip="A VIDiff checkpoint in models/vidiff (made by training or by "
+                                       "`python -m vidiff_model build`)."),
+                io.Combo.Input("weight_dtype", options=DTYPE_CHOICES, default="auto", tooltip=_DTYPE_TOOLTIP),
+            ],
+            outputs=[VIDiffModelType.Output(display_name="vidiff_model", tooltip="The loaded VIDiff model.")],
+        )
+
+    @classmethod
+    def execute(cls, model_name, weight_dtype) -> io.NodeOutput:
+        path = folder_paths.get_full_path_or_raise(VIDIFF_FOLDER, model_name)
+        model = load_vidiff(path)
+        return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), model_name))
+
+
+class VIDiffModelFromParts(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffModelFromParts",
+            display_name="VIDiff Model From Parts",
+            category="VIDiff/loaders",
+            description="Builds a VIDiff model from an InstructPix2Pix (or SD-1.5) single-file checkpoint and an "
+                        "AnimateDiff SD-1.5 motion module (v1, v2 or v3). Text instructions only (no image MLP).",
+            inputs=[
+                io.Combo.Input("unet_checkpoint", options=folder_paths.get_filename_list("checkpoints"),
+                               tooltip="InstructPix2Pix (8-channel) or SD-1.5 (4-channel, inflated with zeros) "
+                                       "single-file checkpoint from models/checkpoints."),
+                io.Combo.Input("motion_module", options=folder_paths.get_filename_list(MOTION_FOLDER),
+                               tooltip="AnimateDiff SD-1.5 motion module from models/animatediff_models."),
+                io.Combo.Input("weight_dtype", options=DTYPE_CHOICES, default="auto", tooltip=_DTYPE_TOOLTIP),
+            ],
+            outputs=[VIDiffModelType.Output(display_name="vidiff_model", tooltip="The assembled VIDiff model.")],
+        )
+
+    @classmethod
+    def execute(cls, unet_checkpoint, motion_module, weight_dtype) -> io.NodeOutput:
+        unet_path = folder_paths.get_full_path_or_raise("checkpoints", unet_checkpoint)
+        motion_path = folder_paths.get_full_path_or_raise(MOTION_FOLDER, motion_module)
+        model, _ = build_vidiff_from_parts(unet_path, motion_path, dtype=None)
+        return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), f"{unet_checkpoint} + {motion_module}"))
+
+
+def _dtype(choice, model):
+    return weight_dtype(choice, model.num_parameters()["total"])

@@ -1,0 +1,107 @@
+"""The sampler node and the long-video settings node."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..vidiff_model import GuidanceConfig, LongVideoOptions, translate_video
+from ..vidiff_model.errors import InstructionError
+from ..vidiff_model.long_video import MODES, WEIGHTINGS
+from .host import (SAMPLER_NAMES, SCHEDULER_NAMES, HostSampler, Progress, interrupt_check, latent_to_video,
+                   video_to_latent)
+from .instruction import continuation_fn, encode_text, resolve
+from .types import LongVideoType, VIDiffModelType
+
+
+class VIDiffSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffSampler",
+            display_name="VIDiff Sampler",
+            category="VIDiff/sampling",
+            description="Translates the source video following the instruction, with dual classifier-free guidance "
+                        "(video and text) and the host's samplers. Long videos go clip by clip (VIDiffLongVideo).",
+            inputs=[
+                VIDiffModelType.Input("vidiff_model", tooltip="The VIDiff model."),
+                io.Conditioning.Input("instruction", tooltip="From VIDiffInstructionEncode."),
+                io.Latent.Input("source", tooltip="The source video from VAEEncode with the SD-1.5 VAE "
+                                                  "(frames are the batch)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed: the same seed and settings give the same video."),
+                io.Int.Input("steps", default=20, min=1, max=1000, tooltip="Denoising steps per clip."),
+                io.Float.Input("video_cfg", default=1.5, min=0.0, max=100.0, step=0.05, round=0.01,
+                               tooltip="s_V: how closely the result follows the source video (1.0 skips one branch)."),
+                io.Float.Input("text_cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="s_T: how strongly the instruction is applied."),
+                io.Combo.Input("sampler_name", options=SAMPLER_NAMES, default="euler",
+                               tooltip="The host's sampler."),
+                io.Combo.Input("scheduler", options=SCHEDULER_NAMES, default="normal",
+                               tooltip="The host's noise schedule."),
+                io.Conditioning.Input("negative", optional=True,
+                                      tooltip="Optional negative instruction in place of the empty one (∅_T)."),
+                LongVideoType.Input("long_video", optional=True,
+                                    tooltip="Clip settings from VIDiffLongVideo; without them the whole video is "
+                                            "one clip (at most the motion module's frame limit)."),
+            ],
+            outputs=[io.Latent.Output(display_name="latent",
+                                      tooltip="The translated video: same frames and size as the source.")],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, vidiff_model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
+                negative=None, long_video=None) -> io.NodeOutput:
+        video = latent_to_video(source)  # (1, 4, F, H, W), before loading anything
+        model = vidiff_model.load()
+        tokens, payload = resolve(model, instruction, "instruction")
+        if negative is not None:
+            null, _ = resolve(model, negative, "negative")
+        elif payload is not None:
+            null = model.null_instruction(encode_text(payload.clip, ""))
+        else:
+            raise InstructionError("negative: the instruction is a plain text conditioning, so connect a negative "
+                                   "(e.g. CLIPTextEncode of an empty text), or use VIDiffInstructionEncode")
+        result = translate_video(
+            model, video, tokens, null, seed=seed, sampler=HostSampler(sampler_name, scheduler, steps, seed),
+            guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
+            continuation=continuation_fn(model, payload),
+            callback=Progress(steps, cls.hidden.unique_id, model.device), interrupt=interrupt_check)
+        return io.NodeOutput(video_to_latent(result.latent))
+
+
+class VIDiffLongVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffLongVideo",
+            display_name="VIDiff Long Video",
+            category="VIDiff/sampling",
+            description="How videos longer than one clip are translated: clips of clip_length frames, each sharing "
+                        "overlap frames with the previous one.",
+            inputs=[
+                io.Int.Input("clip_length", default=16, min=1, max=128,
+                             tooltip="Frames per clip (16 is what the motion modules were trained on)."),
+                io.Int.Input("overlap", default=4, min=0, max=127,
+                             tooltip="Frames each clip shares with the previous clip; less than clip_length."),
+                io.Combo.Input("mode", options=list(MODES), default="autoregressive",
+                               tooltip="autoregressive: the paper's method, continues from the previous clip's "
+                                       "frames (models trained for it). overlap_guided: training-free, holds the "
+                                       "shared frames during sampling (InstructPix2Pix + AnimateDiff). "
+                                       "sliding_window: windows denoised and blended at every step."),
+                io.Combo.Input("weighting", options=list(WEIGHTINGS), default="pyramid",
+                               tooltip="sliding_window only: how overlapping windows are blended."),
+            ],
+            outputs=[LongVideoType.Output(display_name="long_video", tooltip="Settings for VIDiffSampler.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, clip_length, overlap, mode, weighting):
+        if overlap >= clip_length:
+            return (f"overlap: {overlap} frames is not less than clip_length ({clip_length}); "
+                    f"use an overlap of at most {clip_length - 1}")
+        return True
+
+    @classmethod
+    def execute(cls, clip_length, overlap, mode, weighting) -> io.NodeOutput:
+        return io.NodeOutput(LongVideoOptions(clip_length, overlap, mode, weighting))

@@ -1,0 +1,7 @@
+"""Custom socket types of the pack."""
+
+from comfy_api.latest import io
+
+VIDiffModelType = io.Custom("VIDIFF_MODEL")
+LongVideoType = io.Custom("VIDIFF_LONG_VIDEO")
+DTYPE_CHOICES = ["auto", "fp16", "bf16", "fp32"]

@@ -1,0 +1,53 @@
+"""Helper nodes for task inputs and outputs the host has no node for."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked
+
+
+class VIDiffCutHoles(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffCutHoles",
+            display_name="VIDiff Cut Holes",
+            category="VIDiff/tasks",
+            description="Makes the inpainting input: the masked pixels of every frame replaced by a flat colour.",
+            inputs=[
+                io.Image.Input("images", tooltip="Video frames."),
+                io.Mask.Input("mask", tooltip="1 where pixels are missing: one mask for all frames, or one per frame."),
+                io.Combo.Input("fill", options=list(HOLE_FILLS), default="black", tooltip="Colour of the holes."),
+            ],
+            outputs=[io.Image.Output(display_name="images", tooltip="Frames with holes.")],
+        )
+
+    @classmethod
+    def execute(cls, images, mask, fill) -> io.NodeOutput:
+        return io.NodeOutput(cut_holes(images, mask, fill))
+
+
+class VIDiffMaskFromSegmentation(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffMaskFromSegmentation",
+            display_name="VIDiff Mask From Segmentation",
+            category="VIDiff/tasks",
+            description="Turns a language-guided segmentation result (the object painted semi-transparently in a "
+                        "colour) into a MASK per frame.",
+            inputs=[
+                io.Image.Input("source", tooltip="The source frames."),
+                io.Image.Input("result", tooltip="The decoded segmentation result of those frames."),
+                io.Combo.Input("color", options=list(COLORS), default="red",
+                               tooltip="The colour named in the instruction."),
+                io.Float.Input("threshold", default=0.25, min=0.0, max=1.0, step=0.01,
+                               tooltip="Minimum paint strength counted as the object."),
+            ],
+            outputs=[io.Mask.Output(display_name="mask", tooltip="1 on the object, per frame.")],
+        )
+
+    @classmethod
+    def execute(cls, source, result, color, threshold) -> io.NodeOutput:
+        return io.NodeOutput(mask_from_marked(source, result, color, threshold))

@@ -1,0 +1,195 @@
+"""Write the example workflows, API format (workflows/api/) and UI format (workflows/), for every task.
+
+    .venv/bin/python scripts/make_workflows.py [--url http://127.0.0.1:8188]
+
+The graphs are written here once, in API form; the UI form is derived from the server's /object_info
+(widget order, socket types), so start ComfyUI with this pack (or let the script start the test one).
+Model file names are the ones the README tells users to download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from comfy_harness import INPUT_FILES, MODEL_FILES  # noqa: E402
+
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+class Graph:
+    """An API-format prompt under construction: node id -> {"class_type", "inputs", "_meta"}."""
+
+    def __init__(self):
+        self.nodes: dict[str, dict] = {}
+
+    def add(self, class_type: str, title: str | None = None, **inputs) -> str:
+        node_id = str(len(self.nodes) + 1)
+        self.nodes[node_id] = {"class_type": class_type, "inputs": inputs, "_meta": {"title": title or class_type}}
+        return node_id
+
+
+def video_to_video(task: str, instruction: str, *, model: str = "loader", image_instruction: bool = False,
+                   holes: bool = False, segmentation_color: str | None = None, long_video: dict | None = None,
+                   save: str = "video", steps: int = 20) -> dict:
+    """LoadVideo → GetVideoComponents → VAEEncode → VIDiff → VAEDecode → CreateVideo → SaveVideo."""
+    g = Graph()
+    video = g.add("LoadVideo", "Source video", file=INPUT_FILES["video"])
+    parts = g.add("GetVideoComponents", video=[video, 0])
+    frames = [parts, 0]
+    if holes:
+        mask = g.add("LoadImageMask", "Holes (white = missing)", image=INPUT_FILES["mask"], channel="red")
+        frames = [g.add("VIDiffCutHoles", images=frames, mask=[mask, 0], fill="black"), 0]
+    vae = g.add("VAELoader", vae_name=MODEL_FILES["vae"])
+    source = g.add("VAEEncode", pixels=frames, vae=[vae, 0])
+    clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
+    if model == "loader":
+        vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto")
+    else:
+        vidiff = g.add("VIDiffModelFromParts", unet_checkpoint=MODEL_FILES["checkpoints"],
+                       motion_module=MODEL_FILES["animatediff_models"], weight_dtype="auto")
+    encode = dict(vidiff_model=[vidiff, 0], clip=[clip, 0], instruction=instruction)
+    if image_instruction:
+        style = g.add("LoadImage", "Style image", image=INPUT_FILES["style"])
+        vision = g.add("CLIPVisionLoader", clip_name=MODEL_FILES["clip_vision"])
+        encode["image_instruction"] = [g.add("CLIPVisionEncode", clip_vision=[vision, 0], image=[style, 0],
+                                             crop="center"), 0]
+    instruction_node = g.add("VIDiffInstructionEncode", **encode)
+    sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+                   steps=steps, video_cfg=1.5, text_cfg=7.5, sampler_name="euler", scheduler="normal")
+    if long_video:
+        sampler["long_video"] = [g.add("VIDiffLongVideo", **long_video), 0]
+    result = g.add("VIDiffSampler", **sampler)
+    images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+    prefix = f"VIDiff/{task}"
+    if save == "webp":
+        g.add("SaveAnimatedWEBP", images=[images, 0], filename_prefix=prefix, fps=8.0, lossless=False, quality=90,
+              method="default")
+    else:
+        out = g.add("CreateVideo", images=[images, 0], fps=[parts, 2], audio=[parts, 1])
+        g.add("SaveVideo", video=[out, 0], filename_prefix=prefix, format="auto", codec="auto")
+    if segmentation_color:
+        mask = g.add("VIDiffMaskFromSegmentation", source=frames, result=[images, 0], color=segmentation_color,
+                     threshold=0.25)
+        mask_video = g.add("CreateVideo", images=[g.add("MaskToImage", mask=[mask, 0]), 0], fps=[parts, 2])
+        g.add("SaveVideo", "Save mask", video=[mask_video, 0], filename_prefix=prefix + "_mask", format="auto",
+              codec="auto")
+    return g.nodes
+
+
+def workflows() -> dict[str, dict]:
+    """Every task, with instructions in the paper's phrasing."""
+    return {
+        "recolor": video_to_video("recolor", "Convert the grayscale clip into a colorful masterpiece"),
+        "dehaze": video_to_video("dehaze", "Remove the applied haze from this video"),
+        "deblur": video_to_video("deblur", "Enhance the clarity of this blurry video"),
+        "inpaint": video_to_video("inpaint", "Repair the video with missing parts", holes=True),
+        "segmentation": video_to_video(
+            "segmentation", "Mark the pixels of the girl riding the horse in Red and leave the rest unchanged",
+            segmentation_color="red"),
+        "style_text": video_to_video("style_text", "Turn the video to Sketch Style."),
+        "style_image": video_to_video("style_image", "Apply the style from this image to the video.",
+                                      image_instruction=True),
+        "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.", model="parts",
+                                     long_video=dict(clip_length=16, overlap=4, mode="overlap_guided",
+                                                     weighting="pyramid"), save="webp"),
+    }
+
+
+def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
+    """(name, type, options) of a node's inputs, required then optional, in the server's order."""
+    info = object_info[class_type]["input"]
+    out = []
+    for section in ("required", "optional"):
+        for name, spec in info.get(section, {}).items():
+            kind = "COMBO" if isinstance(spec[0], list) else spec[0]
+            out.append((name, kind, spec[1] if len(spec) > 1 else {}))
+    return out
+
+
+def to_ui(prompt: dict, object_info: dict) -> dict:
+    """The UI (litegraph) form of an API prompt: nodes with positions, widget values and typed links."""
+    depth: dict[str, int] = {}
+
+    def node_depth(node_id: str) -> int:
+        if node_id not in depth:
+            ups = [v[0] for v in prompt[node_id]["inputs"].values() if isinstance(v, list)]
+            depth[node_id] = 1 + max((node_depth(u) for u in ups), default=-1)
+        return depth[node_id]
+
+    rows: dict[int, int] = {}
+    nodes, links = [], []
+    outputs: dict[str, list[dict]] = {}
+    for node_id, node in prompt.items():
+        info = object_info[node["class_type"]]
+        outputs[node_id] = [{"name": n, "type": t, "links": [], "slot_index": i}
+                            for i, (n, t) in enumerate(zip(info["output_name"], info["output"]))]
+    for order, (node_id, node) in enumerate(sorted(prompt.items(), key=lambda kv: node_depth(kv[0]))):
+        col = node_depth(node_id)
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        inputs, widgets = [], []
+        for name, kind, options in _spec(object_info, node["class_type"]):
+            value = node["inputs"].get(name)
+            is_widget = kind in WIDGET_TYPES
+            if isinstance(value, list):  # a link
+                link_id = len(links) + 1
+                src, slot = value
+                link_type = object_info[prompt[src]["class_type"]]["output"][slot]
+                links.append([link_id, int(src), slot, int(node_id), len(inputs), link_type])
+                outputs[src][slot]["links"].append(link_id)
+                entry = {"name": name, "type": kind, "link": link_id}
+                if is_widget:
+                    entry["widget"] = {"name": name}
+                    widgets.append(options.get("default"))
+                inputs.append(entry)
+            elif is_widget:
+                widgets.append(value if value is not None else options.get("default"))
+                if options.get("control_after_generate"):
+                    widgets.append("fixed")
+            elif kind not in WIDGET_TYPES:
+                inputs.append({"name": name, "type": kind, "link": None})
+        nodes.append({
+            "id": int(node_id), "type": node["class_type"], "pos": [40 + col * 360, 40 + row * 260],
+            "size": [320, 120], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
+            "outputs": outputs[node_id], "properties": {"Node name for S&R": node["class_type"]},
+            "widgets_values": widgets, "title": node["_meta"]["title"],
+        })
+    return {"last_node_id": max(int(k) for k in prompt), "last_link_id": len(links), "nodes": nodes, "links": links,
+            "groups": [], "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running ComfyUI with this pack (default: start the test server)")
+    args = parser.parse_args()
+    server = None
+    if args.url:
+        url = args.url
+    else:
+        from comfy_harness import ComfyServer
+
+        server = ComfyServer(Path(tempfile.mkdtemp())).start()
+        url = server.url
+    try:
+        with urllib.request.urlopen(url + "/object_info", timeout=60) as r:
+            object_info = json.loads(r.read())
+    finally:
+        if server:
+            server.stop()
+    (ROOT / "workflows" / "api").mkdir(parents=True, exist_ok=True)
+    for task, prompt in workflows().items():
+        (ROOT / "workflows" / "api" / f"{task}.json").write_text(json.dumps(prompt, indent=2) + "\n")
+        (ROOT / "workflows" / f"vidiff_{task}.json").write_text(json.dumps(to_ui(prompt, object_info), indent=2) + "\n")
+        print(f"workflows/vidiff_{task}.json, workflows/api/{task}.json")
+
+
+if __name__ == "__main__":
+    main()

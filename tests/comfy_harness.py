@@ -1,0 +1,210 @@
+"""A real ComfyUI 0.3.75 server for integration tests: provisioned by scripts/provision_comfyui.sh,
+started in its own process (`main.py --cpu`) on 127.0.0.1, with model folders holding fixture weights
+in the host's formats, driven through its HTTP API and websocket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# File names the README tells users to download; the workflows use them.
+MODEL_FILES = {
+    "vidiff": "vidiff_sd15.safetensors",
+    "checkpoints": "instruct-pix2pix-00-22000.safetensors",
+    "animatediff_models": "mm_sd_v15_v2.ckpt",
+    "text_encoders": "clip_l.safetensors",
+    "vae": "vae-ft-mse-840000-ema-pruned.safetensors",
+    "clip_vision": "clip-vit-large-patch14.safetensors",
+}
+INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
+
+
+def comfyui_path() -> Path:
+    """The provisioned ComfyUI tree (scripts/test.sh exports VIDIFF_COMFYUI; else provision now)."""
+    path = os.environ.get("VIDIFF_COMFYUI")
+    if not path:
+        out = subprocess.run(["bash", str(ROOT / "scripts" / "provision_comfyui.sh")], capture_output=True,
+                             text=True, check=True)
+        path = out.stdout.strip().splitlines()[-1]
+    return Path(path)
+
+
+def write_model_files(models: Path, full_size_parts: bool = True) -> None:
+    """Fixture weights in the host's formats, under the names the workflows use."""
+    import fixture_files as ff
+    from vidiff_model import VIDiffModel, save_vidiff, tiny_config
+
+    for folder in MODEL_FILES:
+        (models / folder).mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_vidiff(VIDiffModel(tiny_config()), models / "vidiff" / MODEL_FILES["vidiff"])
+    ff.save_tensors(models / "text_encoders" / MODEL_FILES["text_encoders"],
+                    ff.random_tensors({("text_model." + k if not k.startswith("text_model.") else k): s
+                                       for k, s in ff.clip_l_text_shapes().items()}, seed=1))
+    ff.save_tensors(models / "vae" / MODEL_FILES["vae"], ff.random_tensors(ff.sd_vae_shapes(), seed=2))
+    ff.save_tensors(models / "clip_vision" / MODEL_FILES["clip_vision"],
+                    ff.random_tensors(ff.clip_vision_vit_l_shapes(), seed=3))
+    if full_size_parts:
+        ff.save_tensors(models / "checkpoints" / MODEL_FILES["checkpoints"],
+                        ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(in_channels=8), seed=4))
+        ff.save_tensors(models / "animatediff_models" / MODEL_FILES["animatediff_models"],
+                        ff.motion_module_tensors("v2", seed=5))
+
+
+def write_video(path: Path, frames: int, width: int, height: int, fps: int = 8) -> None:
+    """A small moving-gradient mp4 (h264)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        y, x = np.mgrid[0:height, 0:width]
+        for i in range(frames):
+            rgb = np.stack([(x * 4 + i * 16) % 256, (y * 4) % 256, np.full_like(x, 128)], -1).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(array).save(path)
+
+
+def video_info(path: Path) -> tuple[int, int, int, float]:
+    """(frames, width, height, fps) by decoding the file."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = sum(1 for _ in c.decode(s))
+        return frames, s.width, s.height, float(s.average_rate)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ComfyServer:
+    """A running ComfyUI with this pack; stop() ends it."""
+
+    workdir: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180) -> "ComfyServer":
+        comfy = comfyui_path()
+        models = self.workdir / "models"
+        for d in ("input", "output", "temp", "user"):
+            (self.workdir / d).mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "extra_model_paths.yaml"
+        config.write_text("vidiff_tests:\n  base_path: " + str(models) + "\n"
+                          + "".join(f"  {folder}: {folder}\n" for folder in MODEL_FILES))
+        self.log = open(self.workdir / "comfyui.log", "w")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # never the pack root (its nodes/)
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+             "--extra-model-paths-config", str(config), "--input-directory", str(self.workdir / "input"),
+             "--output-directory", str(self.workdir / "output"), "--temp-directory", str(self.workdir / "temp"),
+             "--user-directory", str(self.workdir / "user"), "--preview-method", "latent2rgb",
+             "--disable-auto-launch"],
+            cwd=comfy, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.process.returncode}:\n{self.log_text()[-4000:]}")
+            try:
+                self.get("/system_stats")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise TimeoutError(f"ComfyUI did not start in {timeout} s:\n{self.log_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def log_text(self) -> str:
+        return (self.workdir / "comfyui.log").read_text(errors="replace")
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read()
+                return r.status, (json.loads(text) if text else {})
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    # -- running prompts ----------------------------------------------------------------------------
+    def run(self, prompt: dict, timeout: float = 600, on_message=None) -> dict:
+        """Queue `prompt`, follow the websocket until it ends; returns a summary:
+        {"status": "success" | "error" | "interrupted" | "rejected", "messages": [...], "error": ..., "history": ...}"""
+        import websocket
+
+        client_id = uuid.uuid4().hex
+        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/ws?clientId={client_id}", timeout=timeout)
+        try:
+            code, body = self.post("/prompt", {"prompt": prompt, "client_id": client_id})
+            if code != 200:
+                return {"status": "rejected", "code": code, "error": body, "messages": []}
+            prompt_id = body["prompt_id"]
+            messages = []
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                raw = ws.recv()
+                if isinstance(raw, bytes):
+                    continue  # binary preview images
+                msg = json.loads(raw)
+                messages.append(msg)
+                if on_message is not None:
+                    on_message(self, msg)
+                data = msg.get("data", {})
+                if data.get("prompt_id") not in (None, prompt_id):
+                    continue
+                kind = msg["type"]
+                if kind == "execution_error":
+                    return {"status": "error", "error": data, "messages": messages}
+                if kind == "execution_interrupted":
+                    return {"status": "interrupted", "messages": messages}
+                if kind == "execution_success" or (kind == "executing" and data.get("node") is None):
+                    history = self.get(f"/history/{prompt_id}")[prompt_id]
+                    return {"status": "success", "history": history, "messages": messages}
+            raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s")
+        finally:
+            ws.close()
