@@ -92,7 +92,10 @@ class _HostModelWrap:
 
     def __init__(self, eps_fn, model_sampling):
         self.eps_fn = eps_fn
+        # the host's samplers read the schedule as model_wrap.inner_model.model_sampling, and the SDE ones
+        # (given the wrap as `inner_model`) through .model_patcher.get_model_object("model_sampling")
         self.inner_model = SimpleNamespace(model_sampling=model_sampling)
+        self.model_patcher = SimpleNamespace(get_model_object={"model_sampling": model_sampling}.__getitem__)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
         ms = self.inner_model.model_sampling

@@ -5,7 +5,7 @@ from __future__ import annotations
 import folder_paths
 from comfy_api.latest import io
 
-from ..vidiff_model import build_vidiff_from_parts, load_vidiff
+from ..vidiff_model import VIDiffError, build_vidiff_from_parts, load_vidiff
 from .host import MOTION_FOLDER, VIDIFF_FOLDER, HostVIDiff, weight_dtype
 from .types import DTYPE_CHOICES, VIDiffModelType
 
@@ -32,7 +32,7 @@ class VIDiffModelLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_name, weight_dtype) -> io.NodeOutput:
-        path = folder_paths.get_full_path_or_raise(VIDIFF_FOLDER, model_name)
+        path = model_path(VIDIFF_FOLDER, model_name, "model_name")
         model = load_vidiff(path)
         return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), model_name))
 
@@ -59,10 +59,20 @@ class VIDiffModelFromParts(io.ComfyNode):
 
     @classmethod
     def execute(cls, unet_checkpoint, motion_module, weight_dtype) -> io.NodeOutput:
-        unet_path = folder_paths.get_full_path_or_raise("checkpoints", unet_checkpoint)
-        motion_path = folder_paths.get_full_path_or_raise(MOTION_FOLDER, motion_module)
+        unet_path = model_path("checkpoints", unet_checkpoint, "unet_checkpoint")
+        motion_path = model_path(MOTION_FOLDER, motion_module, "motion_module")
         model, _ = build_vidiff_from_parts(unet_path, motion_path, dtype=None)
         return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), f"{unet_checkpoint} + {motion_module}"))
+
+
+def model_path(folder: str, name: str, input_name: str) -> str:
+    """Full path of a model file, or an error naming the input and the folder searched."""
+    path = folder_paths.get_full_path(folder, name)
+    if path is None:
+        raise VIDiffError(f"{input_name}: {name} is not in models/{folder} "
+                                    f"({', '.join(folder_paths.get_folder_paths(folder))}); put the file there "
+                                    "and refresh, or pick one from the list")
+    return path
 
 
 def _dtype(choice, model):

@@ -97,6 +97,20 @@ def video_info(path: Path) -> tuple[int, int, int, float]:
         return frames, s.width, s.height, float(s.average_rate)
 
 
+def webp_info(path: Path) -> tuple[int, int, int, list[int]]:
+    """(frames, width, height, per-frame durations in ms) of an animated WebP, read from its ANMF chunks."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    durations, at = [], data.find(b"ANMF")
+    while at != -1:
+        payload = data[at + 8:]
+        durations.append(int.from_bytes(payload[12:15], "little"))
+        at = data.find(b"ANMF", at + 8 + int.from_bytes(data[at + 4:at + 8], "little"))
+    with Image.open(path) as im:
+        return im.n_frames, im.size[0], im.size[1], durations
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,6 +185,16 @@ class ComfyServer:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
+    def _history(self, prompt_id: str, timeout: float = 30) -> dict:
+        """The prompt's history entry (written just after the success message: poll briefly)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            entry = self.get(f"/history/{prompt_id}").get(prompt_id)
+            if entry is not None:
+                return entry
+            time.sleep(0.1)
+        raise TimeoutError(f"no history for prompt {prompt_id}")
+
     # -- running prompts ----------------------------------------------------------------------------
     def run(self, prompt: dict, timeout: float = 600, on_message=None) -> dict:
         """Queue `prompt`, follow the websocket until it ends; returns a summary:
@@ -203,8 +227,7 @@ class ComfyServer:
                 if kind == "execution_interrupted":
                     return {"status": "interrupted", "messages": messages}
                 if kind == "execution_success" or (kind == "executing" and data.get("node") is None):
-                    history = self.get(f"/history/{prompt_id}")[prompt_id]
-                    return {"status": "success", "history": history, "messages": messages}
+                    return {"status": "success", "history": self._history(prompt_id), "messages": messages}
             raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s")
         finally:
             ws.close()

@@ -1,0 +1,226 @@
+"""The pack inside a real ComfyUI 0.3.75 server (own process, 127.0.0.1), through its HTTP API and
+websocket, with the host's own loaders, VAE, CLIP and save nodes, on fixture weights."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from comfy_harness import (INPUT_FILES, MODEL_FILES, ROOT, ComfyServer, video_info, webp_info, write_model_files,
+                           write_png, write_video)
+
+pytestmark = pytest.mark.comfyui
+FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8
+API = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows" / "api").glob("*.json"))}
+UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("comfyui")
+    write_model_files(work / "models")
+    import fixture_files as ff
+    import torch
+
+    from vidiff_model import VIDiffModel, save_vidiff, tiny_config
+
+    torch.manual_seed(1)
+    save_vidiff(VIDiffModel(tiny_config(image_instruction=False)), work / "models" / "vidiff" / "vidiff_text_only.safetensors")
+    ff.truncate_file(work / "models" / "vidiff" / MODEL_FILES["vidiff"], 0.5, work / "models" / "vidiff" / "broken.safetensors")
+    inputs = work / "input"
+    inputs.mkdir()
+    write_video(inputs / INPUT_FILES["video"], FRAMES, WIDTH, HEIGHT, FPS)
+    hole = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    hole[12:30, 20:44] = 255
+    write_png(inputs / INPUT_FILES["mask"], hole)
+    write_png(inputs / INPUT_FILES["style"], (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    srv = ComfyServer(work).start()
+    yield srv
+    srv.stop()
+
+
+def _fast(prompt: dict, steps: int = 2) -> dict:
+    """A copy with few steps and, for long videos, short clips (10 frames -> 3 clips of 4 sharing 1)."""
+    prompt = copy.deepcopy(prompt)
+    for node in prompt.values():
+        if node["class_type"] == "VIDiffSampler":
+            node["inputs"]["steps"] = steps
+        if node["class_type"] == "VIDiffLongVideo":
+            node["inputs"].update(clip_length=4, overlap=1)
+    return prompt
+
+
+def _node(prompt: dict, class_type: str) -> dict:
+    return next(n for n in prompt.values() if n["class_type"] == class_type)
+
+
+def _outputs(server: ComfyServer, history: dict) -> list[Path]:
+    files = []
+    for out in history["outputs"].values():
+        for item in out.get("images", []) + out.get("videos", []):
+            files.append(server.workdir / "output" / item.get("subfolder", "") / item["filename"])
+    return files
+
+
+def test_nodes_are_listed_with_tooltips_and_categories(server):
+    info = server.get("/object_info")
+    ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
+           "VIDiffCutHoles", "VIDiffMaskFromSegmentation"]
+    for node_id in ids:
+        node = info[node_id]
+        assert node["category"].startswith("VIDiff/"), node_id
+        for section in ("required", "optional"):
+            for name, spec in node["input"].get(section, {}).items():
+                assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+        assert all(node["output_tooltips"]), node_id
+    assert MODEL_FILES["vidiff"] in info["VIDiffModelLoader"]["input"]["required"]["model_name"][1]["options"]
+    assert MODEL_FILES["animatediff_models"] in info["VIDiffModelFromParts"]["input"]["required"]["motion_module"][1]["options"]
+    samplers = info["VIDiffSampler"]["input"]["required"]["sampler_name"][1]["options"]
+    assert {"euler", "euler_ancestral", "ddim", "dpmpp_2m", "uni_pc"} <= set(samplers)
+    templates = server.get("/workflow_templates")
+    assert sorted(templates["ComfyUI-VIDiff"]) == sorted(UI)  # the UI workflows are in the template browser
+
+
+@pytest.mark.parametrize("task", sorted(API))
+def test_api_workflow_runs_and_saves_the_video(server, task):
+    result = server.run(_fast(API[task]), timeout=900)
+    assert result["status"] == "success", result.get("error") or server.log_text()[-3000:]
+    files = _outputs(server, result["history"])
+    assert files and all(f.is_file() for f in files)
+    for f in files:
+        if f.suffix == ".webp":
+            frames, width, height, durations = webp_info(f)
+            assert (frames, width, height) == (FRAMES, WIDTH, HEIGHT)
+            assert durations == [1000 // FPS] * FRAMES
+        else:
+            assert video_info(f) == (FRAMES, WIDTH, HEIGHT, FPS), f
+    progress = [m for m in result["messages"] if m["type"] == "vidiff.progress"]
+    clips = 3 if task == "long_video" else 1
+    assert [(m["data"]["clip"], m["data"]["step"]) for m in progress] == [(c, s) for c in range(1, clips + 1) for s in (1, 2)]
+
+
+def test_every_host_sampler_and_scheduler_runs(server):
+    info = server.get("/object_info")["VIDiffSampler"]["input"]["required"]
+    base = _fast(API["style_text"], steps=2)
+    failures = {}
+    for sampler in info["sampler_name"][1]["options"]:
+        prompt = copy.deepcopy(base)
+        _node(prompt, "VIDiffSampler")["inputs"].update(sampler_name=sampler, scheduler="karras")
+        result = server.run(prompt, timeout=300)
+        if result["status"] != "success":
+            failures[sampler] = result.get("error", {}).get("exception_message")
+    for scheduler in info["scheduler"][1]["options"]:
+        prompt = copy.deepcopy(base)
+        _node(prompt, "VIDiffSampler")["inputs"].update(scheduler=scheduler)
+        result = server.run(prompt, timeout=300)
+        if result["status"] != "success":
+            failures[scheduler] = result.get("error", {}).get("exception_message")
+    assert not failures, json.dumps(failures, indent=1)
+
+
+@pytest.mark.parametrize("name", sorted(UI))
+def test_ui_workflow_matches_object_info(server, name):
+    info = server.get("/object_info")
+    wf = UI[name]
+    nodes = {n["id"]: n for n in wf["nodes"]}
+    for node in wf["nodes"]:
+        assert node["type"] in info, f"{name}: unknown node type {node['type']}"
+        spec = {**info[node["type"]]["input"].get("required", {}), **info[node["type"]]["input"].get("optional", {})}
+        for inp in node["inputs"]:
+            assert inp["name"] in spec, f"{name}: {node['type']} has no input {inp['name']}"
+        widget_names = [k for k, v in spec.items() if isinstance(v[0], list) or v[0] in
+                        ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")]
+        extra = sum(1 for k in widget_names if len(spec[k]) > 1 and spec[k][1].get("control_after_generate"))
+        assert len(node["widgets_values"]) == len(widget_names) + extra, f"{name}: {node['type']} widget values"
+    for link_id, src, src_slot, dst, dst_slot, link_type in wf["links"]:
+        out_type = info[nodes[src]["type"]]["output"][src_slot]
+        dst_input = nodes[dst]["inputs"][dst_slot]
+        in_spec = {**info[nodes[dst]["type"]]["input"].get("required", {}),
+                   **info[nodes[dst]["type"]]["input"].get("optional", {})}[dst_input["name"]]
+        in_type = "COMBO" if isinstance(in_spec[0], list) else in_spec[0]
+        assert link_type == out_type == in_type, f"{name}: link {link_id} {out_type} -> {dst_input['name']} ({in_type})"
+        assert dst_input["link"] == link_id
+
+
+def test_interrupt_stops_within_one_step_and_the_next_prompt_runs(server):
+    prompt = _fast(API["style_text"], steps=400)
+    _node(prompt, "SaveVideo")["inputs"]["filename_prefix"] = "VIDiff/interrupted"
+    seen = {"at": None, "after": 0}
+    lock = threading.Lock()
+
+    def on_message(srv, msg):
+        if msg["type"] != "vidiff.progress":
+            return
+        with lock:
+            if seen["at"] is None and msg["data"]["step"] >= 3:
+                seen["at"] = msg["data"]["step"]
+                srv.post("/interrupt", {})
+            elif seen["at"] is not None:
+                seen["after"] += 1
+
+    result = server.run(prompt, timeout=600, on_message=on_message)
+    assert result["status"] == "interrupted"
+    assert seen["after"] <= 1  # at most the step already under way finished
+    assert not list((server.workdir / "output").rglob("interrupted*"))  # nothing half-written
+    assert server.run(_fast(API["recolor"]))["status"] == "success"
+
+
+def _expect_error(server, prompt, *needles, rejected=False):
+    result = server.run(prompt, timeout=600)
+    if rejected:
+        assert result["status"] == "rejected", result
+        text = json.dumps(result["error"])
+    else:
+        assert result["status"] == "error", result["status"]
+        text = result["error"]["exception_message"]
+        assert result["error"]["exception_type"].endswith(("VIDiffError", "CheckpointError", "LatentError",
+                                                           "InstructionError")), result["error"]["exception_type"]
+    for needle in needles:
+        assert needle in text, text
+    assert "\n" not in text.strip() or rejected
+    # the server still serves the next valid prompt
+    assert server.run(_fast(API["dehaze"]))["status"] == "success"
+
+
+def test_bad_input_16_channel_latent(server):
+    prompt = _fast(API["recolor"])
+    prompt["99"] = {"class_type": "EmptySD3LatentImage", "inputs": {"width": WIDTH, "height": HEIGHT, "batch_size": 4}}
+    _node(prompt, "VIDiffSampler")["inputs"]["source"] = ["99", 0]
+    _expect_error(server, prompt, "source: a 16-channel latent", "SD-1.5")
+
+
+def test_bad_input_missing_and_corrupt_model_files(server):
+    prompt = _fast(API["recolor"])
+    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = "not_there.safetensors"
+    _expect_error(server, prompt, "model_name: not_there.safetensors is not in models/vidiff")
+    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = "broken.safetensors"
+    _expect_error(server, prompt, "broken.safetensors", "truncated or corrupt")
+
+
+def test_bad_input_overlap_not_less_than_clip_length(server):
+    prompt = _fast(API["long_video"])
+    _node(prompt, "VIDiffLongVideo")["inputs"].update(clip_length=4, overlap=4)
+    _expect_error(server, prompt, "overlap: 4 frames is not less than clip_length (4)", rejected=True)
+
+
+def test_bad_input_image_instruction_without_image_mlp(server):
+    prompt = _fast(API["style_image"])
+    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = "vidiff_text_only.safetensors"
+    _expect_error(server, prompt, "image_instruction: this model has no image-instruction MLP")
+
+
+def test_bad_input_instruction_over_77_tokens(server):
+    prompt = _fast(API["recolor"])
+    _node(prompt, "VIDiffInstructionEncode")["inputs"]["instruction"] = "please recolor this clip " * 30
+    _expect_error(server, prompt, "instruction: got 154 text tokens", "exactly 77")
+
+
+def test_bad_input_too_many_frames_without_long_video_settings(server, tmp_path):
+    write_video(server.workdir / "input" / "long.mp4", 40, 32, 32, FPS)
+    prompt = _fast(API["recolor"])
+    _node(prompt, "LoadVideo")["inputs"]["file"] = "long.mp4"
+    _expect_error(server, prompt, "source: 40 frames is more than one clip", "VIDiffLongVideo")
