@@ -224,3 +224,27 @@ def test_bad_input_too_many_frames_without_long_video_settings(server, tmp_path)
     prompt = _fast(API["recolor"])
     _node(prompt, "LoadVideo")["inputs"]["file"] = "long.mp4"
     _expect_error(server, prompt, "source: 40 frames is more than one clip", "VIDiffLongVideo")
+
+
+def test_bad_input_video_with_zero_frames(server):
+    """The host's LoadVideo refuses a video without frames at validation, naming the input; VIDiff's own
+    check (`source: the video has 0 frames`) guards LATENTs from elsewhere."""
+    import av
+
+    with av.open(str(server.workdir / "input" / "zero.mp4"), "w") as c:
+        stream = c.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    prompt = _fast(API["recolor"])
+    _node(prompt, "LoadVideo")["inputs"]["file"] = "zero.mp4"
+    _expect_error(server, prompt, "file - Invalid video file: zero.mp4", rejected=True)
+
+
+def test_size_not_divisible_by_8_is_cropped_by_the_host_vae(server):
+    """The host's VAEEncode centre-crops frames to multiples of 8 before VIDiff sees them (host behaviour,
+    documented in the README): a 60x44 video comes back 56x40, every frame kept."""
+    write_video(server.workdir / "input" / "odd.mp4", 6, 60, 44, FPS)
+    prompt = _fast(API["recolor"])
+    _node(prompt, "LoadVideo")["inputs"]["file"] = "odd.mp4"
+    result = server.run(prompt)
+    assert result["status"] == "success"
+    assert video_info(_outputs(server, result["history"])[0]) == (6, 56, 40, FPS)
