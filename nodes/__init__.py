@@ -4,8 +4,10 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .host import register_model_folders
+from .routes import register_routes
 
 register_model_folders()  # before the loaders list their files
+register_routes()
 
 from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402

@@ -157,7 +157,8 @@ def send_progress_event(node_id: str | None, info) -> None:
         return
     if PromptServer.instance is not None and node_id is not None:
         PromptServer.instance.send_sync("vidiff.progress", {
-            "node": node_id, "clip": info.clip + 1, "clips": info.clips, "step": info.step, "steps": info.steps})
+            "node": node_id, "clip": info.clip + 1, "clips": info.clips, "step": info.step, "steps": info.steps,
+            "frames": info.frames})
 
 
 def interrupt_check() -> None:

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIDIFF_COMFYUI="$(bash scripts/provision_comfyui.sh)"
+bash scripts/install_browser.sh
 export VIDIFF_COMFYUI
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 # pytest runs from tests/ (its rootdir, see tests/pytest.ini); extra arguments are relative to tests/,

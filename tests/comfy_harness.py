@@ -31,6 +31,9 @@ MODEL_FILES = {
     "clip_vision": "clip-vit-large-patch14.safetensors",
 }
 INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
+FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8  # the example video the tests put in ComfyUI's input folder
+API = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows" / "api").glob("*.json"))}
+UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}
 
 
 def comfyui_path() -> Path:
@@ -231,3 +234,25 @@ class ComfyServer:
             raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s")
         finally:
             ws.close()
+
+
+def start_test_server(work: Path) -> ComfyServer:
+    """A ComfyUI with every model file the workflows name, the example inputs, and two extra VIDiff files
+    for error tests (text-only; truncated)."""
+    import fixture_files as ff
+
+    from vidiff_model import VIDiffModel, save_vidiff, tiny_config
+
+    write_model_files(work / "models")
+    torch.manual_seed(1)
+    vidiff = work / "models" / "vidiff"
+    save_vidiff(VIDiffModel(tiny_config(image_instruction=False)), vidiff / "vidiff_text_only.safetensors")
+    ff.truncate_file(vidiff / MODEL_FILES["vidiff"], 0.5, vidiff / "broken.safetensors")
+    inputs = work / "input"
+    inputs.mkdir(parents=True, exist_ok=True)
+    write_video(inputs / INPUT_FILES["video"], FRAMES, WIDTH, HEIGHT, FPS)
+    hole = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    hole[12:30, 20:44] = 255
+    write_png(inputs / INPUT_FILES["mask"], hole)
+    write_png(inputs / INPUT_FILES["style"], (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
+    return ComfyServer(work).start()

@@ -38,3 +38,13 @@ def randomize_temporal_outputs(model: VIDiffModel, seed: int = 1) -> None:
 def random_tensors(shapes: dict[str, tuple], dtype=torch.float32, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {k: (torch.randn(s, generator=g) * 0.02).to(dtype) for k, s in shapes.items()}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One real ComfyUI server for the integration and browser tests (see comfy_harness)."""
+    from comfy_harness import start_test_server
+
+    srv = start_test_server(tmp_path_factory.mktemp("comfyui"))
+    yield srv
+    srv.stop()

@@ -8,39 +8,10 @@ import json
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
-from comfy_harness import (INPUT_FILES, MODEL_FILES, ROOT, ComfyServer, video_info, webp_info, write_model_files,
-                           write_png, write_video)
+from comfy_harness import API, FPS, FRAMES, HEIGHT, MODEL_FILES, UI, WIDTH, ComfyServer, video_info, webp_info, write_video
 
 pytestmark = pytest.mark.comfyui
-FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8
-API = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows" / "api").glob("*.json"))}
-UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    work = tmp_path_factory.mktemp("comfyui")
-    write_model_files(work / "models")
-    import fixture_files as ff
-    import torch
-
-    from vidiff_model import VIDiffModel, save_vidiff, tiny_config
-
-    torch.manual_seed(1)
-    save_vidiff(VIDiffModel(tiny_config(image_instruction=False)), work / "models" / "vidiff" / "vidiff_text_only.safetensors")
-    ff.truncate_file(work / "models" / "vidiff" / MODEL_FILES["vidiff"], 0.5, work / "models" / "vidiff" / "broken.safetensors")
-    inputs = work / "input"
-    inputs.mkdir()
-    write_video(inputs / INPUT_FILES["video"], FRAMES, WIDTH, HEIGHT, FPS)
-    hole = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    hole[12:30, 20:44] = 255
-    write_png(inputs / INPUT_FILES["mask"], hole)
-    write_png(inputs / INPUT_FILES["style"], (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
-    srv = ComfyServer(work).start()
-    yield srv
-    srv.stop()
 
 
 def _fast(prompt: dict, steps: int = 2) -> dict:

@@ -30,6 +30,7 @@ class StepInfo:
     step: int  # steps done in this clip, 1..steps
     steps: int
     denoised: torch.Tensor  # current clean estimate of the clip, scaled latent (B, 4, F, H, W)
+    frames: int = 0  # frames of the whole video
 
     @property
     def fraction(self) -> float:
@@ -97,7 +98,7 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
     def sample(eps_fn, clip_noise: torch.Tensor, clip: int, clips: int) -> torch.Tensor:
         def on_step(step: int, steps: int, denoised: torch.Tensor) -> None:
             if callback is not None:
-                callback(StepInfo(clip, clips, step, steps, denoised))
+                callback(StepInfo(clip, clips, step, steps, denoised, source.shape[2]))
 
         return sampler(eps_fn, clip_noise, generator, on_step)
 

@@ -1,0 +1,193 @@
+// VIDiff frontend extension. Optional: the pack works without it; it adds
+//  1. instruction presets on VIDiffInstructionEncode (the paper's phrasing; the text stays editable),
+//  2. a long-video timeline on VIDiffLongVideo (the clips come from the server's planner),
+//  3. live "clip k/n, step s/S" on VIDiffSampler while it runs.
+// Existing node callbacks are chained, never replaced; no HTML is built from user text.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const PRESET_PROPERTY = "VIDiff preset";
+const FRAMES_PROPERTY = "VIDiff timeline frames";
+
+// task -> instruction template; {object}, {color}, {style} come from the preset widgets.
+export const PRESETS = {
+  custom: null,
+  recolor: "Convert the grayscale clip into a colorful masterpiece",
+  dehaze: "Remove the applied haze from this video",
+  deblur: "Enhance the clarity of this blurry video",
+  inpaint: "Repair the video with missing parts",
+  segmentation: "Change the {object} pixels to {color}, while keeping the other pixels constant",
+  style_text: "Turn the video to {style} Style.",
+  style_image: "Apply the style from this image to the video.",
+};
+const COLORS = ["red", "green", "blue", "yellow", "cyan", "magenta", "white", "black"];
+
+export function presetText(preset) {
+  const template = PRESETS[preset.task];
+  if (!template) return null;
+  return template
+    .replace("{object}", preset.object || "object")
+    .replace("{color}", preset.color || "red")
+    .replace("{style}", preset.style || "Sketch");
+}
+
+function chain(object, name, fn) {
+  const previous = object[name];
+  object[name] = function (...args) {
+    const result = previous?.apply(this, args);
+    fn.apply(this, args);
+    return result;
+  };
+}
+
+// A widget that is saved in node.properties, not in widgets_values, and never sent to the server.
+function localWidget(node, type, name, value, callback, options = {}) {
+  const widget = node.addWidget(type, name, value, callback, { ...options, serialize: false });
+  widget.serialize = false;
+  return widget;
+}
+
+function setupPresets(node) {
+  const instruction = node.widgets?.find((w) => w.name === "instruction");
+  if (!instruction) return;
+  const state = { task: "custom", object: "object", color: "red", style: "Sketch" };
+  const apply = () => {
+    node.properties[PRESET_PROPERTY] = { ...state };
+    const text = presetText(state);
+    if (text !== null) {
+      instruction.value = text;
+      instruction.callback?.(text);
+    }
+    node.setDirtyCanvas(true, true);
+  };
+  const widgets = {
+    task: localWidget(node, "combo", "task", state.task, (v) => { state.task = v; apply(); },
+      { values: Object.keys(PRESETS) }),
+    object: localWidget(node, "text", "object", state.object, (v) => { state.object = v; apply(); }),
+    color: localWidget(node, "combo", "color", state.color, (v) => { state.color = v; apply(); },
+      { values: COLORS }),
+    style: localWidget(node, "text", "style", state.style, (v) => { state.style = v; apply(); }),
+  };
+  node.vidiffApplyPreset = (preset) => {
+    Object.assign(state, preset);
+    for (const [key, widget] of Object.entries(widgets)) widget.value = state[key];
+    apply();
+  };
+  chain(node, "onConfigure", function () {
+    const saved = this.properties?.[PRESET_PROPERTY];
+    if (saved) {
+      Object.assign(state, saved);
+      for (const [key, widget] of Object.entries(widgets)) widget.value = state[key];
+    }
+  });
+}
+
+async function fetchPlan(frames, clipLength, overlap) {
+  const query = new URLSearchParams({ frames, clip_length: clipLength, overlap });
+  const response = await api.fetchApi(`/vidiff/plan?${query}`);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body.clips;
+}
+
+function setupTimeline(node) {
+  const value = (name) => node.widgets?.find((w) => w.name === name)?.value;
+  node.vidiffPlan = [];
+  node.vidiffPlanError = null;
+  const refresh = async () => {
+    const frames = node.properties[FRAMES_PROPERTY] ?? 48;
+    try {
+      node.vidiffPlan = await fetchPlan(frames, value("clip_length"), value("overlap"));
+      node.vidiffPlanError = null;
+    } catch (error) {
+      node.vidiffPlan = [];
+      node.vidiffPlanError = String(error.message || error);
+    }
+    node.vidiffPlanFrames = frames;
+    node.setDirtyCanvas(true, true);
+  };
+  node.vidiffRefreshPlan = refresh;
+  const framesWidget = localWidget(node, "number", "timeline frames", node.properties[FRAMES_PROPERTY] ?? 48,
+    (v) => { node.properties[FRAMES_PROPERTY] = Math.max(1, Math.round(v)); refresh(); },
+    { min: 1, max: 100000, step: 10, precision: 0 });
+  node.vidiffSetFrames = (frames) => { framesWidget.value = frames; framesWidget.callback(frames); };
+  for (const name of ["clip_length", "overlap"]) {
+    const widget = node.widgets?.find((w) => w.name === name);
+    if (widget) chain(widget, "callback", () => refresh());
+  }
+  chain(node, "onConfigure", function () {
+    framesWidget.value = this.properties?.[FRAMES_PROPERTY] ?? 48;
+    refresh();
+  });
+  node.setSize([node.size[0], node.size[1] + 70]);
+  chain(node, "onDrawForeground", function (ctx) {
+    if (this.flags?.collapsed) return;
+    const x0 = 10, width = this.size[0] - 20, top = this.size[1] - 62;
+    ctx.save();
+    ctx.font = "11px sans-serif";
+    if (this.vidiffPlanError) {
+      ctx.fillStyle = "#e66";
+      ctx.fillText(this.vidiffPlanError.slice(0, 80), x0, top + 12);
+    } else if (this.vidiffPlan.length) {
+      const frames = this.vidiffPlanFrames;
+      const scale = width / frames;
+      const rowHeight = Math.max(4, Math.min(12, 44 / this.vidiffPlan.length));
+      this.vidiffPlan.forEach((clip, i) => {
+        const y = top + 14 + (i % 4) * rowHeight;
+        ctx.fillStyle = "#4a7";
+        ctx.fillRect(x0 + clip.start * scale, y, (clip.end - clip.start) * scale, rowHeight - 2);
+        ctx.fillStyle = "#da4";  // frames shared with the previous clip
+        ctx.fillRect(x0 + clip.start * scale, y, clip.overlap * scale, rowHeight - 2);
+      });
+      ctx.fillStyle = "#bbb";
+      ctx.fillText(`${this.vidiffPlan.length} clips over ${frames} frames`, x0, top + 10);
+    }
+    ctx.restore();
+  });
+  refresh();
+}
+
+function setupProgress(node) {
+  node.vidiffStatus = "";
+  chain(node, "onDrawForeground", function (ctx) {
+    if (!this.vidiffStatus || this.flags?.collapsed) return;
+    ctx.save();
+    ctx.font = "12px sans-serif";
+    ctx.fillStyle = "#8cf";
+    ctx.fillText(this.vidiffStatus, 10, this.size[1] - 8);
+    ctx.restore();
+  });
+}
+
+function onProgress(event) {
+  const { node: id, clip, clips, step, steps, frames } = event.detail;
+  const node = app.graph?.getNodeById(Number(id));
+  if (!node) return;
+  node.vidiffStatus = `clip ${clip}/${clips} · step ${step}/${steps}`;
+  node.vidiffProgress = { ...event.detail };
+  // the sampler knows the video's length: show it on the connected long-video timeline
+  const link = node.inputs?.find((i) => i.name === "long_video")?.link;
+  const origin = link != null ? app.graph.links[link]?.origin_id : null;
+  const longVideo = origin != null ? app.graph.getNodeById(origin) : null;
+  if (longVideo?.vidiffSetFrames && longVideo.vidiffPlanFrames !== frames && frames) longVideo.vidiffSetFrames(frames);
+  node.setDirtyCanvas(true, true);
+}
+
+app.registerExtension({
+  name: "VIDiff.frontend",
+  async setup() {
+    api.addEventListener("vidiff.progress", onProgress);
+    api.addEventListener("executing", ({ detail }) => {
+      if (detail !== null) return;  // the prompt finished: clear the live status
+      for (const node of app.graph?._nodes ?? []) {
+        if (node.vidiffStatus) { node.vidiffStatus = ""; node.setDirtyCanvas(true, true); }
+      }
+    });
+  },
+  async nodeCreated(node) {
+    const type = node.comfyClass;
+    if (type === "VIDiffInstructionEncode") setupPresets(node);
+    else if (type === "VIDiffLongVideo") setupTimeline(node);
+    else if (type === "VIDiffSampler") setupProgress(node);
+  },
+});
