@@ -114,6 +114,15 @@ def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
     return out
 
 
+# room for what a node shows besides its sockets and widgets: media previews, multiline text, the timeline
+EXTRA_HEIGHT = {"LoadVideo": 260, "LoadImage": 260, "LoadImageMask": 260, "VIDiffInstructionEncode": 160,
+                "VIDiffLongVideo": 110, "VIDiffSampler": 260, "SaveVideo": 260, "SaveAnimatedWEBP": 260}
+
+
+def _node_height(class_type: str, inputs: int, outputs: int, widgets: int) -> int:
+    return 40 + 22 * (max(inputs - widgets, outputs, 0) + widgets) + EXTRA_HEIGHT.get(class_type, 0)
+
+
 def to_ui(prompt: dict, object_info: dict) -> dict:
     """The UI (litegraph) form of an API prompt: nodes with positions, widget values and typed links."""
     depth: dict[str, int] = {}
@@ -124,7 +133,7 @@ def to_ui(prompt: dict, object_info: dict) -> dict:
             depth[node_id] = 1 + max((node_depth(u) for u in ups), default=-1)
         return depth[node_id]
 
-    rows: dict[int, int] = {}
+    rows: dict[int, int] = {}  # column -> next free y
     nodes, links = [], []
     outputs: dict[str, list[dict]] = {}
     for node_id, node in prompt.items():
@@ -133,8 +142,6 @@ def to_ui(prompt: dict, object_info: dict) -> dict:
                             for i, (n, t) in enumerate(zip(info["output_name"], info["output"]))]
     for order, (node_id, node) in enumerate(sorted(prompt.items(), key=lambda kv: node_depth(kv[0]))):
         col = node_depth(node_id)
-        row = rows.get(col, 0)
-        rows[col] = row + 1
         inputs, widgets = [], []
         for name, kind, options in _spec(object_info, node["class_type"]):
             value = node["inputs"].get(name)
@@ -156,9 +163,12 @@ def to_ui(prompt: dict, object_info: dict) -> dict:
                     widgets.append("fixed")
             elif kind not in WIDGET_TYPES:
                 inputs.append({"name": name, "type": kind, "link": None})
+        height = _node_height(node["class_type"], len(inputs), len(outputs[node_id]), len(widgets))
+        y = rows.get(col, 40)
+        rows[col] = y + height + 60
         nodes.append({
-            "id": int(node_id), "type": node["class_type"], "pos": [40 + col * 360, 40 + row * 260],
-            "size": [320, 120], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
+            "id": int(node_id), "type": node["class_type"], "pos": [40 + col * 380, y],
+            "size": [340, height], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
             "outputs": outputs[node_id], "properties": {"Node name for S&R": node["class_type"]},
             "widgets_values": widgets, "title": node["_meta"]["title"],
         })

@@ -119,10 +119,13 @@ function setupTimeline(node) {
     framesWidget.value = this.properties?.[FRAMES_PROPERTY] ?? 48;
     refresh();
   });
-  node.setSize([node.size[0], node.size[1] + 70]);
   chain(node, "onDrawForeground", function (ctx) {
     if (this.flags?.collapsed) return;
-    const x0 = 10, width = this.size[0] - 20, top = this.size[1] - 62;
+    // below the last widget; grow the node when the timeline does not fit
+    const last = this.widgets?.[this.widgets.length - 1];
+    const top = (last?.last_y ?? last?.y ?? this.size[1] - 70) + 26;
+    if (this.size[1] < top + 62) this.setSize([this.size[0], top + 62]);
+    const x0 = 10, width = this.size[0] - 20;
     ctx.save();
     ctx.font = "11px sans-serif";
     if (this.vidiffPlanError) {
@@ -131,7 +134,7 @@ function setupTimeline(node) {
     } else if (this.vidiffPlan.length) {
       const frames = this.vidiffPlanFrames;
       const scale = width / frames;
-      const rowHeight = Math.max(4, Math.min(12, 44 / this.vidiffPlan.length));
+      const rowHeight = 10;  // clips stagger over 4 rows so overlaps stay visible
       this.vidiffPlan.forEach((clip, i) => {
         const y = top + 14 + (i % 4) * rowHeight;
         ctx.fillStyle = "#4a7";
