@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
+from ..vidiff_model.evaluate import format_table
+from ..vidiff_model.metrics import evaluate_video
 from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked
 
 
@@ -51,3 +53,29 @@ class VIDiffMaskFromSegmentation(io.ComfyNode):
     @classmethod
     def execute(cls, source, result, color, threshold) -> io.NodeOutput:
         return io.NodeOutput(mask_from_marked(source, result, color, threshold))
+
+
+class VIDiffVideoMetrics(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffVideoMetrics",
+            display_name="VIDiff Video Metrics",
+            category="VIDiff/evaluation",
+            description="The paper's metrics for a video: PSNR and SSIM against a reference, Colorfulness, CDC and "
+                        "the optical-flow warping error. Shown on the node and output as text.",
+            inputs=[
+                io.Image.Input("prediction", tooltip="The frames to judge (e.g. VAEDecode of VIDiffSampler)."),
+                io.Image.Input("reference", optional=True,
+                               tooltip="Optional ground-truth frames (same count and size) for PSNR and SSIM."),
+                io.Boolean.Input("warping_error", default=True,
+                                 tooltip="Also compute the optical-flow warping error (slower on long videos)."),
+            ],
+            outputs=[io.String.Output(display_name="metrics", tooltip="The figures, one 'name value' per line.")],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, prediction, warping_error, reference=None) -> io.NodeOutput:
+        text = format_table(evaluate_video(prediction, reference, flow=warping_error))
+        return io.NodeOutput(text, ui=ui.PreviewText(text))

@@ -2,33 +2,19 @@
 
 import pytest
 import torch
-from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig,
-                          CLIPVisionModelWithProjection)
+from clip_fixtures import tiny_clip_tokenizer
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from vidiff_model import InstructionError
 from vidiff_model.clip_encoders import CLIPImageInstructionEncoder, CLIPTextInstructionEncoder, clip_preprocess
-
-
-def _byte_chars() -> list[str]:
-    """The 256 printable stand-ins for bytes that CLIP's byte-level BPE uses."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
 
 
 @pytest.fixture(scope="module")
 def text_folder(tmp_path_factory):
     """A tiny CLIP tokenizer (bytes plus a few merges) and a tiny CLIPTextModel, saved like an SD repo."""
     root = tmp_path_factory.mktemp("clip_text")
-    chars = _byte_chars()
-    merges = [("t", "h"), ("th", "e</w>"), ("c", "o"), ("co", "l")]
-    tokens = chars + [c + "</w>" for c in chars] + [a + b for a, b in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    tokenizer = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)
+    tokenizer = tiny_clip_tokenizer()
+    tokens = tokenizer.get_vocab()
     tokenizer.save_pretrained(root / "tokenizer")
     torch.manual_seed(0)
     config = CLIPTextConfig(vocab_size=len(tokens), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

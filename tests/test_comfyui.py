@@ -40,7 +40,7 @@ def _outputs(server: ComfyServer, history: dict) -> list[Path]:
 def test_nodes_are_listed_with_tooltips_and_categories(server):
     info = server.get("/object_info")
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
-           "VIDiffCutHoles", "VIDiffMaskFromSegmentation"]
+           "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics"]
     for node_id in ids:
         node = info[node_id]
         assert node["category"].startswith("VIDiff/"), node_id
@@ -219,3 +219,23 @@ def test_size_not_divisible_by_8_is_cropped_by_the_host_vae(server):
     result = server.run(prompt)
     assert result["status"] == "success"
     assert video_info(_outputs(server, result["history"])[0]) == (6, 56, 40, FPS)
+
+
+def test_metrics_node_shows_and_outputs_the_figures(server):
+    prompt = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "vidiff_example.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": "VIDiffVideoMetrics", "inputs": {"prediction": ["2", 0], "reference": ["2", 0],
+                                                             "warping_error": True}},
+    }
+    result = server.run(prompt)
+    assert result["status"] == "success", result.get("error")
+    text = result["history"]["outputs"]["3"]["text"][0]
+    lines = dict(line.split(None, 1) for line in text.splitlines())
+    assert lines["psnr"] == "inf" and float(lines["ssim"]) == 1.0 and float(lines["frames"]) == FRAMES
+    assert float(lines["colorfulness"]) > 0 and float(lines["warping_error"]) >= 0
+    prompt["3"]["inputs"]["reference"] = ["4", 0]
+    prompt["4"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["2", 0], "batch_index": 0, "length": 3}}
+    result = server.run(prompt)
+    assert result["status"] == "error"
+    assert "reference: 3 frames but the prediction has 10" in result["error"]["exception_message"]

@@ -162,6 +162,23 @@ function setupProgress(node) {
   });
 }
 
+function setupMetrics(node) {
+  chain(node, "onExecuted", function (output) {
+    this.vidiffMetrics = (output?.text ?? []).join("\n").split("\n").filter(Boolean);
+    const needed = 60 + 16 * this.vidiffMetrics.length;
+    if (this.size[1] < needed) this.setSize([Math.max(this.size[0], 300), needed]);
+    this.setDirtyCanvas(true, true);
+  });
+  chain(node, "onDrawForeground", function (ctx) {
+    if (!this.vidiffMetrics?.length || this.flags?.collapsed) return;
+    ctx.save();
+    ctx.font = "12px monospace";
+    ctx.fillStyle = "#ddd";
+    this.vidiffMetrics.forEach((line, i) => ctx.fillText(line, 10, this.size[1] - 10 - 16 * (this.vidiffMetrics.length - 1 - i)));
+    ctx.restore();
+  });
+}
+
 function onProgress(event) {
   const { node: id, clip, clips, step, steps, frames } = event.detail;
   const node = app.graph?.getNodeById(Number(id));
@@ -192,5 +209,6 @@ app.registerExtension({
     if (type === "VIDiffInstructionEncode") setupPresets(node);
     else if (type === "VIDiffLongVideo") setupTimeline(node);
     else if (type === "VIDiffSampler") setupProgress(node);
+    else if (type === "VIDiffVideoMetrics") setupMetrics(node);
   },
 });
