@@ -123,3 +123,11 @@ def test_plain_ckpt_with_non_tensor_entries_is_read(tmp_path):
     torch.save([torch.ones(1)], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="holds a list, not a dictionary of tensors"):
         TensorFile(tmp_path / "list.pt")
+
+
+def test_legacy_torch_format_is_read(tmp_path):
+    """Files saved by torch before 1.6 (not zip) cannot be memory-mapped; they are read whole."""
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.arange(4.0)}, path, _use_new_zipfile_serialization=False)
+    tf = TensorFile(path)
+    assert torch.equal(tf.get("w"), torch.arange(4.0))

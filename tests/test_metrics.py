@@ -132,3 +132,82 @@ def test_clip_scores_from_local_weights(tmp_path):
     assert evaluate_video(still, clip=scorer, flow=False)["clip_frame_consistency"] == pytest.approx(100.0, rel=1e-5)
     with pytest.raises(OSError):
         CLIPScorer(tmp_path / "missing")  # never downloaded
+
+
+def test_lpips_from_local_weights_matches_the_lpips_package(tmp_path):
+    """Our LPIPS against the reference implementation (the `lpips` package, with its backbone given the
+    same random AlexNet weights: nothing is downloaded)."""
+    import lpips as lpips_package
+    from torchvision.models import alexnet
+
+    from vidiff_model.metrics import LPIPSScorer
+    from vidiff_model.metrics.learned import ALEX_SLICES
+
+    torch.manual_seed(0)
+    net = alexnet(weights=None)
+    torch.save(net.state_dict(), tmp_path / "alexnet.pth")
+    heads_file = __import__("pathlib").Path(lpips_package.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    reference = lpips_package.LPIPS(net="alex", pnet_rand=True, model_path=str(heads_file), verbose=False).eval()
+    for i, (a, b) in enumerate(ALEX_SLICES):  # a slice of a Sequential keeps the layers' original names
+        getattr(reference.net, f"slice{i + 1}").load_state_dict(net.features[a:b].state_dict())
+    ours = LPIPSScorer(tmp_path / "alexnet.pth", heads_file)
+    pred, ref = _video(7, frames=2, h=64, w=64), _video(8, frames=2, h=64, w=64)
+    want = reference(pred.permute(0, 3, 1, 2) * 2 - 1, ref.permute(0, 3, 1, 2) * 2 - 1).flatten()
+    torch.testing.assert_close(ours.per_frame(pred, ref), want, rtol=1e-4, atol=1e-6)
+    assert float(ours.per_frame(pred, pred).abs().max()) < 1e-6
+    m = evaluate_video(pred, ref, lpips=ours, flow=False)
+    assert m["lpips"] == pytest.approx(float(want.mean()), rel=1e-4)
+
+
+def _frechet_by_eigh(fa: torch.Tensor, fb: torch.Tensor) -> float:
+    """Independent reference: Tr (Σa Σb)^½ = Tr (Σa^½ Σb Σa^½)^½, both roots of symmetric PSD matrices."""
+    ca, cb = np.cov(fa.double().numpy(), rowvar=False), np.cov(fb.double().numpy(), rowvar=False)
+    w, v = np.linalg.eigh(ca)
+    root_a = (v * np.sqrt(w.clip(min=0))) @ v.T
+    cross = np.sqrt(np.linalg.eigvalsh(root_a @ cb @ root_a).clip(min=0)).sum()
+    mu = (fa.double().mean(0) - fb.double().mean(0)).numpy()
+    return float((mu ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * cross)
+
+
+def test_fid_from_local_weights(tmp_path):
+    from torchvision.models import inception_v3
+
+    from vidiff_model.metrics import FIDScorer
+    from vidiff_model.metrics.learned import frechet_distance
+
+    torch.manual_seed(0)
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    # Random weights with batch-norm statistics left at 0/1 make every feature ~1e-8; one pass in train
+    # mode over noise gives the statistics a real checkpoint would have, so features have a usable scale.
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    with torch.no_grad():
+        net.train()(torch.randn(8, 3, 299, 299))
+    torch.save(net.state_dict(), tmp_path / "inception.pth")
+    scorer = FIDScorer(tmp_path / "inception.pth")
+    a = _video(9, frames=5, h=48, w=48)
+    assert scorer.distance(a, a) == pytest.approx(0.0, abs=1e-3)
+    b = (a * 0.3).clamp(0, 1)
+    fa, fb = scorer.features(a), scorer.features(b)
+    assert frechet_distance(fa, fb) == pytest.approx(_frechet_by_eigh(fa, fb), rel=1e-6)
+    # More samples than features takes the sqrtm branch; check it against the same reference.
+    g = torch.Generator().manual_seed(1)
+    xa, xb = torch.randn(40, 6, generator=g, dtype=torch.float64), torch.randn(30, 6, generator=g, dtype=torch.float64) * 2 + 1
+    assert frechet_distance(xa, xb) == pytest.approx(_frechet_by_eigh(xa, xb), rel=1e-6)
+    assert frechet_distance(xa, xa) == pytest.approx(0.0, abs=1e-9)
+    assert float(fa.std(0).mean()) > 1e-3, "fixture features collapsed; the test would prove nothing"
+    fid = evaluate_video(b, a, fid=scorer, flow=False)["fid"]
+    assert fid > 1.0 and fid == pytest.approx(scorer.distance(b, a), rel=1e-6)
+
+    # the command line with the weights file, and a half-given LPIPS pair refused by name
+    write_video(tmp_path / "a.mp4", 4, 48, 32)
+    out = subprocess.run([sys.executable, "-m", "vidiff_model.evaluate", "--pred", str(tmp_path / "a.mp4"), "--ref",
+                          str(tmp_path / "a.mp4"), "--no-flow", "--fid-inception", str(tmp_path / "inception.pth"),
+                          "--json", str(tmp_path / "m.json")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["fid"] == pytest.approx(0.0, abs=1e-6)
+    out = subprocess.run([sys.executable, "-m", "vidiff_model.evaluate", "--pred", str(tmp_path / "a.mp4"),
+                          "--lpips-alexnet", str(tmp_path / "inception.pth")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2 and "--lpips-heads" in out.stderr

@@ -1,7 +1,8 @@
 """Evaluate a translated video: the paper's metrics as a table, JSON and CSV.
 
     python -m vidiff_model.evaluate --pred OUT.mp4 [--ref GT.mp4] [--task recolor] [--text "..."]
-        [--clip-model DIR] [--json metrics.json] [--csv metrics.csv] [--no-flow]
+        [--clip-model DIR] [--lpips-alexnet F --lpips-heads F] [--fid-inception F]
+        [--json metrics.json] [--csv metrics.csv] [--no-flow]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import sys
 
 from .errors import VIDiffError
-from .metrics import CLIPScorer, evaluate_video
+from .metrics import CLIPScorer, FIDScorer, LPIPSScorer, evaluate_video
 from .video_io import read_video
 
 # the figures the paper reports first for each task (all computed ones are in the JSON/CSV)
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=sorted(TASK_METRICS), help="order the table by what the task reports")
     parser.add_argument("--text", help="the instruction, for CLIP text alignment")
     parser.add_argument("--clip-model", help="a local transformers CLIPModel folder (never downloaded)")
+    parser.add_argument("--lpips-alexnet", help="local torchvision AlexNet weights, for LPIPS")
+    parser.add_argument("--lpips-heads", help="local LPIPS v0.1 linear heads (alex.pth), for LPIPS")
+    parser.add_argument("--fid-inception", help="local torchvision Inception-v3 weights, for FID")
     parser.add_argument("--json", help="write the metrics as JSON")
     parser.add_argument("--csv", help="write the metrics as CSV (one row)")
     parser.add_argument("--no-flow", action="store_true", help="skip the optical-flow warping error")
@@ -62,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         pred = read_video(args.pred, "pred")
         ref = read_video(args.ref, "ref") if args.ref else None
         clip = CLIPScorer(args.clip_model) if args.clip_model else None
-        metrics = evaluate_video(pred, ref, clip=clip, text=args.text, flow=not args.no_flow)
+        if bool(args.lpips_alexnet) != bool(args.lpips_heads):
+            raise VIDiffError("lpips: give both --lpips-alexnet and --lpips-heads")
+        lpips = LPIPSScorer(args.lpips_alexnet, args.lpips_heads) if args.lpips_alexnet else None
+        fid = FIDScorer(args.fid_inception) if args.fid_inception else None
+        metrics = evaluate_video(pred, ref, clip=clip, text=args.text, flow=not args.no_flow, lpips=lpips, fid=fid)
     except (VIDiffError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -69,7 +69,13 @@ class TensorFile:
 
     def _torch_load(self):
         try:
-            return torch.load(str(self.path), map_location="cpu", weights_only=True, mmap=True)
+            try:
+                return torch.load(str(self.path), map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "mmap" not in str(e):
+                    raise
+                # a file in torch's legacy (pre-1.6, non-zip) format cannot be memory-mapped: read it whole
+                return torch.load(str(self.path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if "Weights only load failed" in first or "Unsupported global" in str(e):

@@ -8,10 +8,10 @@ import torch
 from ..errors import VIDiffError
 from .color import cdc, colorfulness_per_frame
 from .distortion import mean_finite, psnr_per_frame, ssim_per_frame
-from .learned import UNAVAILABLE_FID, UNAVAILABLE_LPIPS, CLIPScorer
+from .learned import UNAVAILABLE_FID, UNAVAILABLE_LPIPS, CLIPScorer, FIDScorer, LPIPSScorer
 from .temporal import warping_errors
 
-__all__ = ["CLIPScorer", "cdc", "colorfulness_per_frame", "evaluate_video", "psnr_per_frame", "ssim_per_frame",
+__all__ = ["CLIPScorer", "FIDScorer", "LPIPSScorer", "cdc", "colorfulness_per_frame", "evaluate_video", "psnr_per_frame", "ssim_per_frame",
            "warping_errors"]
 
 
@@ -29,13 +29,15 @@ def check_pair(pred: torch.Tensor, ref: torch.Tensor) -> None:
 
 
 def evaluate_video(pred: torch.Tensor, ref: torch.Tensor | None = None, *, clip: CLIPScorer | None = None,
-                   text: str | None = None, flow: bool = True) -> dict[str, float | str]:
+                   text: str | None = None, flow: bool = True, lpips: LPIPSScorer | None = None,
+                   fid: FIDScorer | None = None) -> dict[str, float | str]:
     """All metrics that apply: reference metrics when `ref` is given, CLIP scores when `clip` is given.
 
     Args:
         pred: the video to judge; ref: the ground truth (same frames and size) or None.
         clip: a CLIPScorer on local weights; text: the instruction, for text alignment.
         flow: also compute the warping error (needs OpenCV).
+        lpips, fid: scorers on local weights (with a reference); without them these are "unavailable".
     """
     if pred.ndim != 4 or pred.shape[-1] != 3 or pred.shape[0] < 1:
         raise VIDiffError(f"prediction: expected RGB frames (frames, height, width, 3), got {tuple(pred.shape)}")
@@ -44,7 +46,13 @@ def evaluate_video(pred: torch.Tensor, ref: torch.Tensor | None = None, *, clip:
         check_pair(pred, ref)
         out["psnr"] = mean_finite(psnr_per_frame(pred, ref))
         out["ssim"] = float(ssim_per_frame(pred, ref).mean())
-        out["lpips"] = UNAVAILABLE_LPIPS
+        out["lpips"] = float(lpips.per_frame(pred, ref).mean()) if lpips is not None else UNAVAILABLE_LPIPS
+        if fid is None:
+            out["fid"] = UNAVAILABLE_FID
+        elif pred.shape[0] < 2:
+            out["fid"] = "unavailable: FID needs at least 2 frames (it compares frame distributions)"
+        else:
+            out["fid"] = fid.distance(pred, ref)
     out["colorfulness"] = float(colorfulness_per_frame(pred).mean())
     out["cdc"] = cdc(pred)
     if flow and pred.shape[0] > 1:
@@ -54,5 +62,4 @@ def evaluate_video(pred: torch.Tensor, ref: torch.Tensor | None = None, *, clip:
         out.update(clip.scores(pred, text))
     else:
         out["clip_text_alignment"] = out["clip_frame_consistency"] = "unavailable: no local CLIP weights given"
-    out["fid"] = UNAVAILABLE_FID
     return out
