@@ -1,0 +1,254 @@
+"""The training loop, on Hugging Face `accelerate` (one process, several GPUs, several nodes).
+
+    accelerate launch -m vidiff_model.train --config my.yaml      # or: torchrun ... / python -m ...
+
+Per optimizer step, for each of `gradient_accumulation` micro-batches:
+  1. read the micro-batch's samples (a fixed function of step, rank and seed: `StepSampler`);
+  2. encode: VAE latents (target scaled, source raw; zeros where the video is dropped), CLIP text and
+     image embeddings (frozen);
+  3. noise the target at t ~ U{0..999} with SD-1.5's schedule (noise and t from a generator seeded by
+     step, micro-batch and rank, so a resumed run repeats them);
+  4. predict ε and take the mean squared error; backward.
+Then clip, step, update the EMA; log, validate and save on their schedules.
+Checkpoints (`output_dir/checkpoints/step-N/`) hold the engine state (weights, optimizer, RNG), the EMA
+and a ready-to-load `vidiff.safetensors`; they appear atomically (written under a temporary name, then
+renamed), so a run killed at any moment resumes from the last complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoints.native import load_vidiff, save_vidiff
+from ..sampling import sd15_alphas_cumprod
+from .config import TrainConfig
+from .ema import EMA
+from .encoders import FrozenEncoders
+from .errors import TrainConfigError
+from .run_log import RunLog
+from .setup_model import TrainingModule, starting_model, trainable_parameters
+from .triplets import StepSampler, TripletStream, collate, warn
+from .validation import write_samples
+
+EXPORT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+RESUME_KEYS = ("seed", "batch_size", "gradient_accumulation", "world_size")  # what fixes the data order
+
+
+def checkpoints_in(output_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (temporary folders of an interrupted save are ignored)."""
+    folder = output_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    done = [p for p in folder.iterdir() if p.name.startswith("step-") and (p / "trainer_state.json").exists()]
+    return sorted(done, key=lambda p: int(p.name.split("-")[1]))
+
+
+def _step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 257 + micro) * 1031 + rank)
+
+
+def _export(model, ema: EMA | None, path: Path, dtype: torch.dtype, metadata: dict[str, str]) -> None:
+    """The project's single-file checkpoint, with the EMA weights when there is an EMA."""
+    if ema is not None:
+        import copy
+
+        model = copy.deepcopy(model)
+        ema.copy_to(model)
+    save_vidiff(model, path, dtype=dtype, metadata=metadata)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir)
+        self.accelerator = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision,
+                                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)])
+        acc = self.accelerator
+        self.rank, self.world = acc.process_index, acc.num_processes
+        self.main = acc.is_main_process
+        torch.manual_seed(cfg.seed)  # a random start is the same model on every process
+        self.stream = TripletStream(cfg.data, cfg.stage, cfg.seed)
+        need_image = cfg.stage == "v2v" and cfg.model.image_instruction and cfg.data.image_instruction > 0
+        self.encoders = FrozenEncoders(cfg.encoders, acc.device, need_image=need_image)
+        model, self.notes = starting_model(cfg, self.encoders.text_width, self.encoders.image_width)
+        if cfg.gradient_checkpointing:
+            model.unet.enable_gradient_checkpointing()
+        self.params = trainable_parameters(model, cfg.stage)
+        self.model = model
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.module, self.optimizer = acc.prepare(TrainingModule(model), self.optimizer)
+        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.alphas = sd15_alphas_cumprod().float().to(acc.device)  # ᾱ_t, t = 0..999
+        self.scale = model.config.latent_scaling_factor
+        self.step = 0
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"step": self.step, "seed": self.cfg.seed, "batch_size": self.cfg.batch_size,
+                "gradient_accumulation": self.cfg.gradient_accumulation, "world_size": self.world,
+                "stage": self.cfg.stage}
+
+    def resume(self) -> int:
+        found = checkpoints_in(self.out)
+        if not found:
+            return 0
+        last = found[-1]
+        state = json.loads((last / "trainer_state.json").read_text())
+        now = self._state()
+        changed = [f"{k} {state.get(k)} → {now[k]}" for k in RESUME_KEYS if state.get(k) != now[k]]
+        if changed:
+            raise TrainConfigError(f"{last}: resuming needs the settings that fix the data order unchanged "
+                                   f"({', '.join(changed)}); use a new output_dir to start over")
+        self.accelerator.load_state(str(last))
+        if self.ema is not None:
+            from safetensors.torch import load_file
+
+            self.ema.load_state_dict(load_file(str(last / "ema.safetensors")))
+        self.step = int(state["step"])
+        if self.main:
+            warn(f"resumed from {last} at step {self.step}")
+        return self.step
+
+    def save(self) -> Path:
+        acc, folder = self.accelerator, self.out / "checkpoints"
+        final, tmp = folder / f"step-{self.step:07d}", folder / f".tmp-step-{self.step:07d}"
+        if self.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        if self.main:
+            if self.ema is not None:
+                from safetensors.torch import save_file
+
+                save_file(self.ema.state_dict(), str(tmp / "ema.safetensors"))
+            _export(self.model, self.ema, tmp / "vidiff.safetensors", EXPORT_DTYPES[self.cfg.export_dtype],
+                    self._metadata())
+            (tmp / "trainer_state.json").write_text(json.dumps(self._state(), indent=1))
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            for old in checkpoints_in(self.out)[:-self.cfg.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+        return final
+
+    def _metadata(self) -> dict[str, str]:
+        return {"trained_by": "vidiff_model.train", "stage": self.cfg.stage, "step": str(self.step),
+                "ema": str(self.ema is not None), "start": "; ".join(self.notes)}
+
+    # -- one step -------------------------------------------------------------------------------------
+    def loss(self, batch: dict, micro: int) -> torch.Tensor:
+        device, enc = self.accelerator.device, self.encoders
+        has_source = batch["has_source"].to(device)
+        x0 = enc.encode_video(batch["target"]) * self.scale  # (B, 4, F, h, w) scaled
+        source = torch.zeros_like(x0)  # raw latents; zeros = the null video
+        if bool(has_source.any()):
+            source[has_source] = enc.encode_video(batch["source"][has_source.cpu()])
+        text = enc.encode_text(batch["text"])  # (B, 77, D)
+        image = enc.encode_images(batch["image"]) if enc.image is not None else None  # (B, E)
+        g = _step_generator(self.cfg.seed, self.step, micro, self.rank)
+        noise = torch.randn(x0.shape, generator=g).to(device)
+        t = torch.randint(0, len(self.alphas), (x0.shape[0],), generator=g).to(device)
+        a = self.alphas[t].view(-1, 1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        with self.accelerator.autocast():
+            eps = self.module(noisy, source, t, text, image, batch["has_image"].to(device))
+        return F.mse_loss(eps.float(), noise)
+
+    def learning_rate(self) -> float:
+        warm = self.cfg.warmup_steps
+        return self.cfg.learning_rate * (min(1.0, (self.step + 1) / warm) if warm else 1.0)
+
+    # -- the run --------------------------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, acc = self.cfg, self.accelerator
+        start = self.resume()
+        log = RunLog(self.out, cfg.log, start) if self.main else None
+        loader = torch.utils.data.DataLoader(
+            self.stream, batch_size=cfg.batch_size, collate_fn=collate, num_workers=cfg.data.num_workers,
+            sampler=StepSampler(start, cfg.batch_size, cfg.gradient_accumulation, self.rank, self.world))
+        batches = iter(loader)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=start, desc="VIDiff train", disable=not self.main, unit="step")
+        self.module.train()
+        clock = time.perf_counter()
+        while self.step < cfg.max_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate()
+            total = torch.zeros((), device=acc.device)
+            for micro in range(cfg.gradient_accumulation):
+                batch = next(batches)
+                last = micro == cfg.gradient_accumulation - 1
+                with acc.no_sync(self.module) if not last else _nothing():
+                    loss = self.loss(batch, micro)
+                    acc.backward(loss / cfg.gradient_accumulation)
+                total += loss.detach() / cfg.gradient_accumulation
+            if cfg.max_grad_norm > 0:
+                acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.step += 1
+            mean_loss = float(acc.gather(total[None]).mean())
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"step {self.step}: the loss is {mean_loss}; lower learning_rate or use "
+                                         "bf16 instead of fp16")
+            bar.update(1)
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            if self.main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
+                elapsed, clock = time.perf_counter() - clock, time.perf_counter()
+                log.write(self.step, {"loss": mean_loss, "lr": self.learning_rate(),
+                                      "samples_per_s": cfg.log_every * cfg.batch_size * cfg.gradient_accumulation
+                                      * self.world / max(elapsed, 1e-9),
+                                      "skipped_items": self.stream.skipped + len(self.stream.bad)})
+            if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
+                self.save()
+            every = cfg.validation.every
+            if self.main and cfg.validation.samples > 0 and (
+                    (every and self.step % every == 0) or self.step == cfg.max_steps):
+                self._validate()
+            acc.wait_for_everyone()
+        bar.close()
+        result = self.out / "vidiff.safetensors"
+        if self.main:
+            log.close()
+            _export(self.model, self.ema, result, EXPORT_DTYPES[cfg.export_dtype], self._metadata())
+        acc.wait_for_everyone()
+        return result
+
+    def _validate(self) -> None:
+        import copy
+
+        model = self.model
+        if self.ema is not None:
+            model = copy.deepcopy(model)
+            self.ema.copy_to(model)
+        write_samples(model, self.encoders, self.stream, self.cfg.validation, self.out / "samples", self.step)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; returns the path of the final single-file checkpoint."""
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.output_dir) / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    trainer = Trainer(cfg)
+    return trainer.run()
