@@ -140,8 +140,14 @@ def make_encoders(root: Path, text_width: int = 32, image_width: int = 32, seed:
 
 
 def _byte_tokenizer():
-    """CLIP's byte-level BPE with no merges beyond single bytes: every text encodes, nothing is downloaded."""
+    """CLIP's byte-level BPE over the 256 byte characters, with merges that make each word of the task
+    templates and demo captions one token (so instructions stay within 77 tokens, as with the real
+    tokenizer); any other text still encodes, byte by byte. Nothing is downloaded."""
+    import re
+
     from transformers import CLIPTokenizer
+
+    from .templates import TEMPLATES
 
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs, n = bs[:], 0
@@ -151,8 +157,23 @@ def _byte_tokenizer():
             cs.append(256 + n)
             n += 1
     chars = [chr(c) for c in cs]
-    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[])
+    tokens = chars + [c + "</w>" for c in chars]
+    corpus = " ".join(t for ts in TEMPLATES.values() for t in ts) + " based on the first frames red green blue " \
+        "yellow box small square invert colors of video a disc moving over gradient take"
+    merges: list[tuple[str, str]] = []
+    for word in sorted(set(re.findall(r"[a-z]+", corpus.lower()))):
+        if len(word) < 2:
+            continue
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        merged = parts[0]
+        for p in parts[1:]:
+            if (merged, p) not in merges:
+                merges.append((merged, p))
+            merged += p
+            if merged not in tokens:
+                tokens.append(merged)
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)
 
 
 TINY_CONFIG = """\

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +232,7 @@ class ReferringSegmentation(Source):
         masks = torch.from_numpy(np.stack([_object_ids(p) == obj_id for p in picked])).float()  # (F, h, w)
         masks = fit_frames(masks[..., None], shape.height, shape.width, mode="nearest")[..., 0]
         color = rng.choice(SEGMENTATION_COLORS)
+        text = re.sub(r"^(the|a|an)\s+", "", text.strip(), flags=re.IGNORECASE)  # the templates say "the {object}"
         target = synthetic.paint_object(frames, masks, COLORS[color])
         instruction = instruction_for("segmentation", rng, object=text, color=color.capitalize())
         return Triplet(task, frames, target, instruction, str(frames_dir))

@@ -6,8 +6,8 @@ Per optimizer step, for each of `gradient_accumulation` micro-batches:
   1. read the micro-batch's samples (a fixed function of step, rank and seed: `StepSampler`);
   2. encode: VAE latents (target scaled, source raw; zeros where the video is dropped), CLIP text and
      image embeddings (frozen);
-  3. noise the target at t ~ U{0..999} with SD-1.5's schedule (noise and t from a generator seeded by
-     step, micro-batch and rank, so a resumed run repeats them);
+  3. noise the target at t ~ U{0..999} with SD-1.5's schedule (noise and t seeded by the sample's
+     index, so a resumed run, or the same samples split over more processes, repeats them);
   4. predict ε and take the mean squared error; backward.
 Then clip, step, update the EMA; log, validate and save on their schedules.
 Checkpoints (`output_dir/checkpoints/step-N/`) hold the engine state (weights, optimizer, RNG), the EMA
@@ -51,8 +51,11 @@ def checkpoints_in(output_dir: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("-")[1]))
 
 
-def _step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 257 + micro) * 1031 + rank)
+def _sample_noise(seed: int, index: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
+    """The noise and timestep of sample `index`: a function of the sample alone, so resuming, or
+    splitting a batch over processes, draws the same ones."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + index) * 257 + 17)
+    return torch.randn(shape, generator=g), int(torch.randint(0, 1000, (), generator=g))
 
 
 def _export(model, ema: EMA | None, path: Path, dtype: torch.dtype, metadata: dict[str, str]) -> None:
@@ -78,9 +81,9 @@ class Trainer:
         self.rank, self.world = acc.process_index, acc.num_processes
         self.main = acc.is_main_process
         torch.manual_seed(cfg.seed)  # a random start is the same model on every process
-        self.stream = TripletStream(cfg.data, cfg.stage, cfg.seed)
         need_image = cfg.stage == "v2v" and cfg.model.image_instruction and cfg.data.image_instruction > 0
         self.encoders = FrozenEncoders(cfg.encoders, acc.device, need_image=need_image)
+        self.stream = TripletStream(cfg.data, cfg.stage, cfg.seed, TokenCount(self.encoders.text.tokenizer))
         model, self.notes = starting_model(cfg, self.encoders.text_width, self.encoders.image_width)
         if cfg.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()
@@ -147,7 +150,7 @@ class Trainer:
                 "ema": str(self.ema is not None), "start": "; ".join(self.notes)}
 
     # -- one step -------------------------------------------------------------------------------------
-    def loss(self, batch: dict, micro: int) -> torch.Tensor:
+    def loss(self, batch: dict) -> torch.Tensor:
         device, enc = self.accelerator.device, self.encoders
         has_source = batch["has_source"].to(device)
         x0 = enc.encode_video(batch["target"]) * self.scale  # (B, 4, F, h, w) scaled
@@ -156,9 +159,9 @@ class Trainer:
             source[has_source] = enc.encode_video(batch["source"][has_source.cpu()])
         text = enc.encode_text(batch["text"])  # (B, 77, D)
         image = enc.encode_images(batch["image"]) if enc.image is not None else None  # (B, E)
-        g = _step_generator(self.cfg.seed, self.step, micro, self.rank)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, len(self.alphas), (x0.shape[0],), generator=g).to(device)
+        drawn = [_sample_noise(self.cfg.seed, int(i), tuple(x0.shape[1:])) for i in batch["index"]]
+        noise = torch.stack([n for n, _ in drawn]).to(device)
+        t = torch.tensor([t for _, t in drawn], device=device)
         a = self.alphas[t].view(-1, 1, 1, 1, 1)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         with self.accelerator.autocast():
@@ -191,7 +194,7 @@ class Trainer:
                 batch = next(batches)
                 last = micro == cfg.gradient_accumulation - 1
                 with acc.no_sync(self.module) if not last else _nothing():
-                    loss = self.loss(batch, micro)
+                    loss = self.loss(batch)
                     acc.backward(loss / cfg.gradient_accumulation)
                 total += loss.detach() / cfg.gradient_accumulation
             if cfg.max_grad_norm > 0:
@@ -236,6 +239,16 @@ class Trainer:
             model = copy.deepcopy(model)
             self.ema.copy_to(model)
         write_samples(model, self.encoders, self.stream, self.cfg.validation, self.out / "samples", self.step)
+
+
+class TokenCount:
+    """Tokens of an instruction under the text encoder's tokenizer (picklable, for loader workers)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer(text).input_ids)
 
 
 class _nothing:

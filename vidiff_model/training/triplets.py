@@ -12,8 +12,11 @@ import random
 import sys
 from dataclasses import dataclass
 
+from typing import Callable
+
 import torch
 
+from ..config import CLIP_TEXT_TOKENS
 from . import synthetic
 from .config import DataConfig, SourceConfig
 from .errors import DataError, TrainConfigError
@@ -67,8 +70,10 @@ def warn(message: str) -> None:
 class TripletStream(torch.utils.data.Dataset):
     """Map-style dataset over sample indices 0, 1, 2, ... (there is no epoch: index -> example)."""
 
-    def __init__(self, data: DataConfig, stage: str, seed: int):
-        self.data, self.stage, self.seed = data, stage, seed
+    def __init__(self, data: DataConfig, stage: str, seed: int, token_count: Callable[[str], int] | None = None):
+        """token_count: the text encoder's token count of an instruction (start and end included); an
+        instruction over CLIP's 77 is bad data, handled by `on_bad_data` like an unreadable file."""
+        self.data, self.stage, self.seed, self.token_count = data, stage, seed, token_count
         self.shape = Shape(data.frames, data.height, data.width, data.frame_stride)
         self.sources = [build_source(s, self.shape, f"data.sources[{i}]") for i, s in enumerate(data.sources)]
         kinds = {type(s) is TextVideos for s in self.sources}
@@ -112,7 +117,9 @@ class TripletStream(torch.utils.data.Dataset):
             seed = (self.seed * 1_000_003 + index) * 101 + attempt
             rng, g = random.Random(seed), torch.Generator().manual_seed(seed % 2**63)
             try:
-                return self._draw(rng, g)
+                t = self._draw(rng, g)
+                self._check_text(t)
+                return t
             except DataError as e:
                 if self.data.on_bad_data == "stop":
                     raise DataError(e.path, e.reason + " (set data.on_bad_data: skip to leave it out)") from None
@@ -120,6 +127,15 @@ class TripletStream(torch.utils.data.Dataset):
                     self.bad.add(e.path)
                     warn(f"skipping {e} (sample {index})")
         raise DataError("data.sources", f"{ATTEMPTS} draws for sample {index} all hit bad data")
+
+    def _check_text(self, t: Triplet) -> None:
+        if self.token_count is None:
+            return
+        # the longest form this sample can take: with the long-video prefix (at most 2-digit n)
+        n = self.token_count(with_first_frames(t.instruction, 10))
+        if n > CLIP_TEXT_TOKENS:
+            raise DataError(t.origin, f"its instruction takes {n} CLIP tokens with the long-video prefix, over "
+                                      f"{CLIP_TEXT_TOKENS}: {t.instruction[:60]!r}...")
 
     def __getitem__(self, index: int) -> Example:
         t = self.triplet(index)
