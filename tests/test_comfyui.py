@@ -239,3 +239,32 @@ def test_metrics_node_shows_and_outputs_the_figures(server):
     result = server.run(prompt)
     assert result["status"] == "error"
     assert "reference: 3 frames but the prediction has 10" in result["error"]["exception_message"]
+
+
+def test_a_trained_checkpoint_runs_in_the_loader_node(server, tmp_path):
+    """Train the tiny model for a few steps (CLIP-L-wide text, like the host's CLIP) and run the recolor
+    workflow on the result through VIDiffModelLoader."""
+    import yaml
+
+    from vidiff_model.training.config import load_config
+    from vidiff_model.training.demo import TINY_CONFIG, make_dataset, make_encoders
+    from vidiff_model.training.trainer import train
+
+    make_dataset(tmp_path / "data")
+    make_encoders(tmp_path / "encoders", text_width=768, image_width=768)
+    raw = yaml.safe_load(TINY_CONFIG.format(steps=3))
+    raw.update(save_every=3, validation={"samples": 0}, output_dir=str(tmp_path / "run"))
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(raw))
+    from accelerate.state import AcceleratorState, PartialState
+
+    AcceleratorState._reset_state(True)  # accelerate keeps one state per process; other tests may have made one
+    PartialState._reset_state()
+    trained = train(load_config(tmp_path / "train.yaml"))
+    target = server.workdir / "models" / "vidiff" / "trained_tiny.safetensors"
+    target.write_bytes(trained.read_bytes())
+    prompt = _fast(API["recolor"])
+    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = target.name
+    result = server.run(prompt, timeout=600)
+    assert result["status"] == "success", result.get("error") or server.log_text()[-3000:]
+    (video,) = _outputs(server, result["history"])
+    assert video_info(video) == (FRAMES, WIDTH, HEIGHT, FPS)

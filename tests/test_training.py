@@ -370,3 +370,11 @@ def test_two_processes_over_gloo_match_one_process(demo, tmp_path):
     moved = sum(float((wa[k] - start[k]).abs().sum()) for k in wa)
     apart = sum(float((wa[k] - wb[k]).abs().sum()) for k in wa)
     assert moved > 100 and apart < 1e-3 * moved, (apart, moved)
+
+
+@pytest.mark.parametrize("name", ["stage2_t2v", "stage3_v2v", "tiny_cpu"])
+def test_shipped_configs_are_valid(name):
+    cfg = load_config(ROOT / "configs" / "train" / f"{name}.yaml")
+    assert cfg.stage == ("t2v" if name.startswith("stage2") else "v2v")
+    if name != "tiny_cpu":  # the paper's setting
+        assert (cfg.data.frames, cfg.data.height, cfg.data.width, cfg.learning_rate) == (16, 256, 256, 1e-4)
