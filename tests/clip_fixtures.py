@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
-
-def _byte_chars() -> list[str]:
-    """The 256 printable stand-ins for bytes that CLIP's byte-level BPE uses."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
+from vidiff_model.training.demo import byte_chars
 
 
 def tiny_clip_tokenizer() -> CLIPTokenizer:
     """Byte-level BPE over the 256 byte characters plus a few merges and CLIP's special tokens."""
-    chars = _byte_chars()
+    chars = byte_chars()
     merges = [("t", "h"), ("th", "e</w>"), ("c", "o"), ("co", "l")]
     tokens = chars + [c + "</w>" for c in chars] + [a + b for a, b in merges] + ["<|startoftext|>", "<|endoftext|>"]
     return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)

@@ -152,7 +152,7 @@ def test_lpips_from_local_weights_matches_the_lpips_package(tmp_path):
         getattr(reference.net, f"slice{i + 1}").load_state_dict(net.features[a:b].state_dict())
     ours = LPIPSScorer(tmp_path / "alexnet.pth", heads_file)
     pred, ref = _video(7, frames=2, h=64, w=64), _video(8, frames=2, h=64, w=64)
-    want = reference(pred.permute(0, 3, 1, 2) * 2 - 1, ref.permute(0, 3, 1, 2) * 2 - 1).flatten()
+    want = reference(pred.permute(0, 3, 1, 2) * 2 - 1, ref.permute(0, 3, 1, 2) * 2 - 1).flatten().detach()
     torch.testing.assert_close(ours.per_frame(pred, ref), want, rtol=1e-4, atol=1e-6)
     assert float(ours.per_frame(pred, pred).abs().max()) < 1e-6
     m = evaluate_video(pred, ref, lpips=ours, flow=False)

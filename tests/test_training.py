@@ -378,3 +378,46 @@ def test_shipped_configs_are_valid(name):
     assert cfg.stage == ("t2v" if name.startswith("stage2") else "v2v")
     if name != "tiny_cpu":  # the paper's setting
         assert (cfg.data.frames, cfg.data.height, cfg.data.width, cfg.learning_rate) == (16, 256, 256, 1e-4)
+
+
+def test_single_file_vae_and_text_encoder_as_comfyui_keeps_them(tmp_path):
+    """The VAE and CLIP-L files ComfyUI users have (models/vae, models/text_encoders) work as training
+    encoders; the VAE matches diffusers' own single-file loader."""
+    import fixture_files as ff
+    from comfy_harness import comfyui_path
+    from diffusers import AutoencoderKL
+
+    from vidiff_model.training.encoders import SD15_VAE, load_text_model, load_vae
+
+    ff.save_tensors(tmp_path / "vae.safetensors", ff.random_tensors(ff.sd_vae_shapes(), seed=2))
+    ff.save_tensors(tmp_path / "ip2p.safetensors", {"first_stage_model." + k: v for k, v in
+                                                    ff.random_tensors(ff.sd_vae_shapes(), seed=2).items()})
+    (tmp_path / "cfg").mkdir()
+    AutoencoderKL(**SD15_VAE).save_config(tmp_path / "cfg")
+    want = AutoencoderKL.from_single_file(str(tmp_path / "vae.safetensors"), config=str(tmp_path / "cfg"),
+                                          local_files_only=True).float()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    expected = want.encode(x).latent_dist.mode()
+    for name in ("vae.safetensors", "ip2p.safetensors"):
+        got = load_vae(str(tmp_path / name)).encode(x).latent_dist.mode()
+        torch.testing.assert_close(got, expected)
+    with pytest.raises(TrainConfigError, match="holds no SD VAE"):
+        load_vae(_write_other(tmp_path))
+
+    weights = ff.random_tensors({("text_model." + k if not k.startswith("text_model.") else k): s
+                                 for k, s in ff.clip_l_text_shapes().items()}, seed=1)
+    ff.save_tensors(tmp_path / "clip_l.safetensors", weights)
+    tokenizer = comfyui_path() / "comfy" / "sd1_tokenizer"
+    enc = load_text_model(str(tmp_path / "clip_l.safetensors"), str(tokenizer))
+    torch.testing.assert_close(enc.text_model.final_layer_norm.weight, weights["text_model.final_layer_norm.weight"].float())
+    hidden = enc.encode(["Remove the applied haze from this video", ""])
+    assert hidden.shape == (2, 77, 768) and not torch.allclose(hidden[0], hidden[1])
+    with pytest.raises(TrainConfigError, match="needs a CLIP tokenizer folder"):
+        load_text_model(str(tmp_path / "clip_l.safetensors"), None)
+
+
+def _write_other(tmp_path: Path) -> str:
+    from safetensors.torch import save_file
+
+    save_file({"lora_unet_down.weight": torch.zeros(2, 2)}, str(tmp_path / "lora.safetensors"))
+    return str(tmp_path / "lora.safetensors")

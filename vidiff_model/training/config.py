@@ -67,10 +67,10 @@ class ModelInitConfig:
 
 @dataclass
 class EncodersConfig:
-    text_encoder: str = ""  # transformers CLIPTextModel folder (e.g. an SD-1.5 repo's text_encoder)
-    tokenizer: str | None = None  # default: the text encoder's folder
+    text_encoder: str = ""  # CLIPTextModel folder, or a CLIP-L single file (ComfyUI's clip_l, an SD-1.5 file)
+    tokenizer: str | None = None  # default: the text encoder's folder; needed with a single file
     image_encoder: str | None = None  # CLIPVisionModelWithProjection folder, for image instructions
-    vae: str = ""  # diffusers AutoencoderKL folder (e.g. an SD-1.5 repo's vae)
+    vae: str = ""  # AutoencoderKL folder, or an SD VAE single file (ComfyUI's models/vae, an SD-1.5/IP2P file)
     latent_cache: str | None = None  # folder: reuse VAE latents of frames seen before
 
 
@@ -145,7 +145,7 @@ class TrainConfig:
              "model: unet and motion_module go together (SD-1.5/IP2P single file + AnimateDiff motion module)")
         need(m.random in (None, "tiny", "sd15"), f"model.random: {m.random!r}; choose tiny or sd15")
         need(bool(self.encoders.text_encoder), "encoders.text_encoder: a local CLIP text encoder folder is required")
-        need(bool(self.encoders.vae), "encoders.vae: a local AutoencoderKL folder is required")
+        need(bool(self.encoders.vae), "encoders.vae: a local SD VAE (file or AutoencoderKL folder) is required")
 
 
 PATH_KEYS = {"path", "root", "jsonl", "vidiff", "unet", "motion_module", "text_encoder", "tokenizer",

@@ -139,6 +139,18 @@ def make_encoders(root: Path, text_width: int = 32, image_width: int = 32, seed:
     vae.save_pretrained(root / "vae")
 
 
+def byte_chars() -> list[str]:
+    """The 256 printable stand-ins for bytes that CLIP's byte-level BPE uses (GPT-2's table)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
 def _byte_tokenizer():
     """CLIP's byte-level BPE over the 256 byte characters, with merges that make each word of the task
     templates and demo captions one token (so instructions stay within 77 tokens, as with the real
@@ -149,14 +161,7 @@ def _byte_tokenizer():
 
     from .templates import TEMPLATES
 
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    chars = [chr(c) for c in cs]
+    chars = byte_chars()
     tokens = chars + [c + "</w>" for c in chars]
     corpus = " ".join(t for ts in TEMPLATES.values() for t in ts) + " based on the first frames red green blue " \
         "yellow box small square invert colors of video a disc moving over gradient take"

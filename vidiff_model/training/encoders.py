@@ -13,25 +13,83 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints.io import TensorFile
 from ..clip_encoders import CLIPImageInstructionEncoder, CLIPTextInstructionEncoder
 from ..errors import VIDiffError
 from .config import EncodersConfig
 from .errors import TrainConfigError
 
+# SD-1.5's VAE and CLIP ViT-L/14 text encoder, for weights given as single files (ComfyUI's models/vae
+# and models/text_encoders files, or the parts inside an SD-1.5 / InstructPix2Pix checkpoint).
+SD15_VAE = dict(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, sample_size=512,
+                scaling_factor=0.18215)
+CLIP_L_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                   num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768)
+VAE_PREFIXES = ("first_stage_model.", "vae.", "")
+TEXT_MARKER = "text_model."
+
+
+def load_vae(path: str):
+    """A diffusers AutoencoderKL folder, or an SD VAE single file (bare, or inside an SD/IP2P checkpoint)."""
+    from diffusers import AutoencoderKL
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+    if Path(path).is_dir():
+        return AutoencoderKL.from_pretrained(path, local_files_only=True)
+    tf = TensorFile(path)
+    prefix = next((p for p in VAE_PREFIXES if f"{p}encoder.conv_in.weight" in tf), None)
+    if prefix is None:
+        raise TrainConfigError(f"encoders.vae: {path} holds no SD VAE (no encoder.conv_in.weight, with or without "
+                               "first_stage_model.); give an SD-1.5 VAE file or an AutoencoderKL folder")
+    state = {k: tf.get(k).float() for k in tf.keys() if k.startswith(prefix)}
+    vae = AutoencoderKL(**SD15_VAE)
+    converted = convert_ldm_vae_checkpoint(state, vae.config)
+    missing, _ = vae.load_state_dict(converted, strict=False)
+    if missing:
+        raise TrainConfigError(f"encoders.vae: {path} is not an SD-1.5 VAE: {len(missing)} tensors missing "
+                               f"(e.g. {', '.join(missing[:3])})")
+    return vae
+
+
+def load_text_model(path: str, tokenizer: str | None) -> CLIPTextInstructionEncoder:
+    """A transformers CLIPTextModel folder, or a CLIP-L text encoder single file (ComfyUI's clip_l, or the
+    cond_stage_model inside an SD-1.5 checkpoint) with a tokenizer folder."""
+    if Path(path).is_dir():
+        return CLIPTextInstructionEncoder.from_pretrained(path, tokenizer_path=tokenizer)
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    if not tokenizer:
+        raise TrainConfigError("encoders.tokenizer: a single-file text encoder needs a CLIP tokenizer folder, "
+                               "e.g. ComfyUI's comfy/sd1_tokenizer or an SD-1.5 repo's tokenizer")
+    tf = TensorFile(path)
+    state = {k.split(TEXT_MARKER, 1)[1]: tf.get(k).float() for k in tf.keys() if TEXT_MARKER in k}
+    if not state:
+        raise TrainConfigError(f"encoders.text_encoder: {path} holds no CLIP text model (no '{TEXT_MARKER}*' keys)")
+    model = CLIPTextModel(CLIPTextConfig(**CLIP_L_TEXT))
+    mine = model.state_dict()
+    prefix = "" if any(k in mine for k in state) else TEXT_MARKER
+    missing, _ = model.load_state_dict({prefix + k: v for k, v in state.items()}, strict=False)
+    missing = [k for k in missing if "position_ids" not in k]
+    if missing:
+        raise TrainConfigError(f"encoders.text_encoder: {path} is not a CLIP ViT-L/14 text encoder: "
+                               f"{len(missing)} tensors missing (e.g. {', '.join(missing[:3])})")
+    return CLIPTextInstructionEncoder(CLIPTokenizer.from_pretrained(tokenizer, local_files_only=True), model)
+
 
 class FrozenEncoders:
     def __init__(self, cfg: EncodersConfig, device: torch.device, *, need_image: bool):
-        from diffusers import AutoencoderKL
-
         def load(what: str, path: str | None, fn):
             try:
                 return fn()
-            except (OSError, ValueError) as e:
-                raise TrainConfigError(f"encoders.{what}: {path} could not be loaded as a local folder ({e})") from None
+            except TrainConfigError:
+                raise
+            except (OSError, ValueError, KeyError) as e:  # CheckpointError is a ValueError naming the file
+                raise TrainConfigError(f"encoders.{what}: {e}" if str(path) in str(e) else
+                                       f"encoders.{what}: {path} could not be loaded ({e})") from None
 
         self.device = device
-        self.text = load("text_encoder", cfg.text_encoder, lambda: CLIPTextInstructionEncoder.from_pretrained(
-            cfg.text_encoder, tokenizer_path=cfg.tokenizer))
+        self.text = load("text_encoder", cfg.text_encoder, lambda: load_text_model(cfg.text_encoder, cfg.tokenizer))
         self.text.text_model.to(device)
         self.image = None
         if need_image:
@@ -42,7 +100,7 @@ class FrozenEncoders:
             self.image = load("image_encoder", cfg.image_encoder,
                               lambda: CLIPImageInstructionEncoder.from_pretrained(cfg.image_encoder))
             self.image.vision_model.to(device)
-        self.vae = load("vae", cfg.vae, lambda: AutoencoderKL.from_pretrained(cfg.vae, local_files_only=True))
+        self.vae = load("vae", cfg.vae, lambda: load_vae(cfg.vae))
         self.vae.requires_grad_(False).eval().to(device)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.cache = Path(cfg.latent_cache) if cfg.latent_cache else None

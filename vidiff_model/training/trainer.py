@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints.native import load_vidiff, save_vidiff
+from ..checkpoints.native import save_vidiff
+from ..errors import VIDiffError
 from ..sampling import sd15_alphas_cumprod
 from .config import TrainConfig
 from .ema import EMA
@@ -206,8 +207,8 @@ class Trainer:
             self.step += 1
             mean_loss = float(acc.gather(total[None]).mean())
             if not math.isfinite(mean_loss):
-                raise FloatingPointError(f"step {self.step}: the loss is {mean_loss}; lower learning_rate or use "
-                                         "bf16 instead of fp16")
+                raise VIDiffError(f"step {self.step}: the loss is {mean_loss}; the run stops here (its last checkpoint "
+                                  "is intact): lower learning_rate, or use bf16 instead of fp16")
             bar.update(1)
             bar.set_postfix(loss=f"{mean_loss:.4f}")
             if self.main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
