@@ -421,3 +421,28 @@ def _write_other(tmp_path: Path) -> str:
 
     save_file({"lora_unet_down.weight": torch.zeros(2, 2)}, str(tmp_path / "lora.safetensors"))
     return str(tmp_path / "lora.safetensors")
+
+
+def test_bad_data_found_while_training_stops_the_run_with_its_path(demo, tmp_path):
+    """An instruction over 77 CLIP tokens is found when its sample is read, in a loader worker: the run
+    stops with one line naming the file, or, with skip, finishes and counts it."""
+    edits = tmp_path / "edits"
+    edits.mkdir()
+    for name in ("src0.mp4", "tgt0.mp4"):
+        (edits / name).write_bytes((demo / "data" / "edits" / name).read_bytes())
+    long_text = " ".join(["make the sky a slightly warmer orange"] * 12)
+    (edits / "edits.jsonl").write_text(json.dumps({"source": "src0.mp4", "target": "tgt0.mp4",
+                                                   "instruction": long_text}) + "\n")
+    sources = [{"type": "videos", "path": str(demo / "data" / "videos"), "tasks": ["recolor"]},
+               {"type": "editing", "jsonl": str(edits / "edits.jsonl")}]
+    settings = dict(max_steps=6, save_every=6, validation={"samples": 0})
+    out = train_cli("--config", str(write_config(demo, tmp_path / "stop", **settings,
+                                                 data={"sources": sources, "num_workers": 1})))
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "src0.mp4: its instruction takes" in last and "on_bad_data: skip" in last
+    out = train_cli("--config", str(write_config(demo, tmp_path / "skip", **settings,
+                                                 data={"sources": sources, "num_workers": 1, "on_bad_data": "skip"})))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "skipping" in out.stderr and "src0.mp4" in out.stderr
+    assert read_log(tmp_path / "skip")[-1]["step"] == 6

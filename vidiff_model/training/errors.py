@@ -9,7 +9,7 @@ class DataError(VIDiffError):
     """A video, frame folder, mask folder or list file that cannot be used as training data."""
 
     def __init__(self, path=None, message: str = ""):
-        # (message= only: how DataLoader re-raises an error from a worker process)
+        # message= alone: a message that already names its file (an error passed on from a loader worker)
         self.path = str(path) if path is not None else ""
         self.reason = message
         super().__init__(f"{self.path}: {message}" if self.path else message)

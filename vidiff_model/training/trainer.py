@@ -33,7 +33,7 @@ from ..sampling import sd15_alphas_cumprod
 from .config import TrainConfig
 from .ema import EMA
 from .encoders import FrozenEncoders
-from .errors import TrainConfigError
+from .errors import DataError, TrainConfigError
 from .run_log import RunLog
 from .setup_model import TrainingModule, starting_model, trainable_parameters
 from .triplets import StepSampler, TripletStream, collate, warn
@@ -185,46 +185,48 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.max_steps, initial=start, desc="VIDiff train", disable=not self.main, unit="step")
-        self.module.train()
-        clock = time.perf_counter()
-        while self.step < cfg.max_steps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate()
-            total = torch.zeros((), device=acc.device)
-            for micro in range(cfg.gradient_accumulation):
-                batch = next(batches)
-                last = micro == cfg.gradient_accumulation - 1
-                with acc.no_sync(self.module) if not last else _nothing():
-                    loss = self.loss(batch)
-                    acc.backward(loss / cfg.gradient_accumulation)
-                total += loss.detach() / cfg.gradient_accumulation
-            if cfg.max_grad_norm > 0:
-                acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.ema is not None:
-                self.ema.update(self.model)
-            self.step += 1
-            mean_loss = float(acc.gather(total[None]).mean())
-            if not math.isfinite(mean_loss):
-                raise VIDiffError(f"step {self.step}: the loss is {mean_loss}; the run stops here (its last checkpoint "
-                                  "is intact): lower learning_rate, or use bf16 instead of fp16")
-            bar.update(1)
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
-            if self.main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
-                elapsed, clock = time.perf_counter() - clock, time.perf_counter()
-                log.write(self.step, {"loss": mean_loss, "lr": self.learning_rate(),
-                                      "samples_per_s": cfg.log_every * cfg.batch_size * cfg.gradient_accumulation
-                                      * self.world / max(elapsed, 1e-9),
-                                      "skipped_items": self.stream.skipped + len(self.stream.bad)})
-            if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
-                self.save()
-            every = cfg.validation.every
-            if self.main and cfg.validation.samples > 0 and (
-                    (every and self.step % every == 0) or self.step == cfg.max_steps):
-                self._validate()
-            acc.wait_for_everyone()
-        bar.close()
+        try:
+            self.module.train()
+            clock = time.perf_counter()
+            while self.step < cfg.max_steps:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate()
+                total = torch.zeros((), device=acc.device)
+                for micro in range(cfg.gradient_accumulation):
+                    batch = _next_batch(batches)
+                    last = micro == cfg.gradient_accumulation - 1
+                    with acc.no_sync(self.module) if not last else _nothing():
+                        loss = self.loss(batch)
+                        acc.backward(loss / cfg.gradient_accumulation)
+                    total += loss.detach() / cfg.gradient_accumulation
+                if cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.update(self.model)
+                self.step += 1
+                mean_loss = float(acc.gather(total[None]).mean())
+                if not math.isfinite(mean_loss):
+                    raise VIDiffError(f"step {self.step}: the loss is {mean_loss}; the run stops here (its last checkpoint "
+                                      "is intact): lower learning_rate, or use bf16 instead of fp16")
+                bar.update(1)
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+                if self.main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
+                    elapsed, clock = time.perf_counter() - clock, time.perf_counter()
+                    log.write(self.step, {"loss": mean_loss, "lr": self.learning_rate(),
+                                          "samples_per_s": cfg.log_every * cfg.batch_size * cfg.gradient_accumulation
+                                          * self.world / max(elapsed, 1e-9),
+                                          "skipped_items": self.stream.skipped + len(self.stream.bad)})
+                if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
+                    self.save()
+                every = cfg.validation.every
+                if self.main and cfg.validation.samples > 0 and (
+                        (every and self.step % every == 0) or self.step == cfg.max_steps):
+                    self._validate()
+                acc.wait_for_everyone()
+        finally:
+            bar.close()  # ends the bar's line, so an error prints on its own
         result = self.out / "vidiff.safetensors"
         if self.main:
             log.close()
@@ -240,6 +242,18 @@ class Trainer:
             model = copy.deepcopy(model)
             self.ema.copy_to(model)
         write_samples(model, self.encoders, self.stream, self.cfg.validation, self.out / "samples", self.step)
+
+
+def _next_batch(batches):
+    """The next batch; a DataError from a loader worker comes back wrapped with the worker's traceback:
+    keep the one line that names the file."""
+    try:
+        return next(batches)
+    except DataError as e:
+        lines = [line for line in str(e).splitlines() if "DataError: " in line]
+        if not lines:  # raised in this process: already one line
+            raise
+        raise DataError(message=lines[-1].split("DataError: ", 1)[1]) from None
 
 
 class TokenCount:
