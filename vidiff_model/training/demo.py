@@ -116,8 +116,9 @@ def make_dataset(root: Path, frames: int = 10, height: int = 40, width: int = 48
     (root / "captions" / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in captions))
 
 
-def make_encoders(root: Path, text_width: int = 32, image_width: int = 32, seed: int = 0) -> None:
-    """Random tiny CLIP text/vision encoders (with a byte-level tokenizer) and a tiny VAE (factor 2)."""
+def make_encoders(root: Path, text_width: int = 32, image_width: int = 32, seed: int = 0, vae_blocks: int = 2) -> None:
+    """Random tiny CLIP text/vision encoders (with a byte-level tokenizer) and a tiny VAE that downsamples
+    by 2^(vae_blocks − 1) (2 by default; 4 blocks give SD's factor 8)."""
     from diffusers import AutoencoderKL
     from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig,
                               CLIPVisionModelWithProjection)
@@ -134,8 +135,9 @@ def make_encoders(root: Path, text_width: int = 32, image_width: int = 32, seed:
                                                             num_attention_heads=4, image_size=28, patch_size=14,
                                                             projection_dim=image_width))
     vision.save_pretrained(root / "image_encoder")
-    vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        block_out_channels=(32, 32), layers_per_block=1, latent_channels=4, norm_num_groups=32)
+    vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * vae_blocks,
+                        up_block_types=("UpDecoderBlock2D",) * vae_blocks, block_out_channels=(32,) * vae_blocks,
+                        layers_per_block=1, latent_channels=4, norm_num_groups=32)
     vae.save_pretrained(root / "vae")
 
 
