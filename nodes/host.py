@@ -21,6 +21,7 @@ from ..vidiff_model.errors import LatentError
 
 VIDIFF_FOLDER = "vidiff"
 MOTION_FOLDER = "animatediff_models"
+METRICS_FOLDER = "vidiff_metrics"  # backbones of the learned metrics (LPIPS AlexNet + heads, Inception-v3)
 WEIGHT_EXTENSIONS = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
 # Samplers that post-process classifier-free guidance inside the host's CFG function (the *_cfg_pp family)
 # need the host's own guider; VIDiff's dual guidance replaces it, so they are not offered.
@@ -29,8 +30,10 @@ SCHEDULER_NAMES = list(comfy.samplers.KSampler.SCHEDULERS)
 
 
 def register_model_folders() -> None:
-    """`models/vidiff` for VIDiff checkpoints; `models/animatediff_models` unless another pack has it."""
-    for name, exts in ((VIDIFF_FOLDER, {".safetensors"}), (MOTION_FOLDER, WEIGHT_EXTENSIONS)):
+    """`models/vidiff` for VIDiff checkpoints, `models/vidiff_metrics` for the learned metrics' weights;
+    `models/animatediff_models` unless another pack has it."""
+    for name, exts in ((VIDIFF_FOLDER, {".safetensors"}), (MOTION_FOLDER, WEIGHT_EXTENSIONS),
+                       (METRICS_FOLDER, WEIGHT_EXTENSIONS)):
         if name in folder_paths.folder_names_and_paths:
             folder_paths.folder_names_and_paths[name][1].update(exts)  # e.g. created by extra_model_paths.yaml
         folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name), is_default=True)

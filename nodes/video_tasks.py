@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
+import folder_paths
 from comfy_api.latest import io, ui
 
+from ..vidiff_model.errors import VIDiffError
 from ..vidiff_model.evaluate import format_table
-from ..vidiff_model.metrics import evaluate_video
+from ..vidiff_model.metrics import FIDScorer, LPIPSScorer, evaluate_video
+from .host import METRICS_FOLDER
+
+NONE = "none"
 from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked
 
 
@@ -63,19 +71,58 @@ class VIDiffVideoMetrics(io.ComfyNode):
             display_name="VIDiff Video Metrics",
             category="VIDiff/evaluation",
             description="The paper's metrics for a video: PSNR and SSIM against a reference, Colorfulness, CDC and "
-                        "the optical-flow warping error. Shown on the node and output as text.",
+                        "the optical-flow warping error; LPIPS and FID when their weights are in models/vidiff_metrics. "
+                        "Shown on the node and output as text.",
             inputs=[
                 io.Image.Input("prediction", tooltip="The frames to judge (e.g. VAEDecode of VIDiffSampler)."),
                 io.Image.Input("reference", optional=True,
                                tooltip="Optional ground-truth frames (same count and size) for PSNR and SSIM."),
                 io.Boolean.Input("warping_error", default=True,
                                  tooltip="Also compute the optical-flow warping error (slower on long videos)."),
+                io.Combo.Input("lpips_alexnet", options=_weights(), default=NONE, optional=True,
+                               tooltip="LPIPS backbone: torchvision's AlexNet weights (alexnet-owt-7be5be79.pth) in "
+                                       "models/vidiff_metrics. 'none' reports LPIPS as unavailable."),
+                io.Combo.Input("lpips_heads", options=_weights(), default=NONE, optional=True,
+                               tooltip="LPIPS v0.1 linear heads (alex.pth, from the lpips package) in "
+                                       "models/vidiff_metrics; needed with lpips_alexnet."),
+                io.Combo.Input("fid_inception", options=_weights(), default=NONE, optional=True,
+                               tooltip="FID backbone: torchvision's Inception-v3 weights (inception_v3_google-0cc3c7bd.pth) "
+                                       "in models/vidiff_metrics. Compares the prediction's frames with the reference's."),
             ],
             outputs=[io.String.Output(display_name="metrics", tooltip="The figures, one 'name value' per line.")],
             is_output_node=True,
         )
 
     @classmethod
-    def execute(cls, prediction, warping_error, reference=None) -> io.NodeOutput:
-        text = format_table(evaluate_video(prediction, reference, flow=warping_error))
+    def execute(cls, prediction, warping_error, reference=None, lpips_alexnet=NONE, lpips_heads=NONE,
+                fid_inception=NONE) -> io.NodeOutput:
+        if (lpips_alexnet == NONE) != (lpips_heads == NONE):
+            missing = "lpips_heads" if lpips_heads == NONE else "lpips_alexnet"
+            raise VIDiffError(f"{missing}: LPIPS needs both lpips_alexnet and lpips_heads; choose the other file "
+                              "or set both to none")
+        lpips = _lpips(*_path(lpips_alexnet), *_path(lpips_heads)) if lpips_alexnet != NONE else None
+        fid = _fid(*_path(fid_inception)) if fid_inception != NONE else None
+        text = format_table(evaluate_video(prediction, reference, flow=warping_error, lpips=lpips, fid=fid))
         return io.NodeOutput(text, ui=ui.PreviewText(text))
+
+
+def _weights() -> list[str]:
+    return [NONE] + folder_paths.get_filename_list(METRICS_FOLDER)
+
+
+def _path(name: str) -> tuple[str, float]:
+    """The file's path and modification time (the cache key: a replaced file is loaded again)."""
+    path = folder_paths.get_full_path(METRICS_FOLDER, name)
+    if path is None:
+        raise VIDiffError(f"{name}: not found in models/{METRICS_FOLDER}")
+    return path, os.path.getmtime(path)
+
+
+@lru_cache(maxsize=2)  # a backbone loads once per server, not once per run
+def _lpips(alexnet: str, _alexnet_mtime: float, heads: str, _heads_mtime: float) -> LPIPSScorer:
+    return LPIPSScorer(alexnet, heads)
+
+
+@lru_cache(maxsize=2)
+def _fid(inception: str, _mtime: float) -> FIDScorer:
+    return FIDScorer(inception)

@@ -139,7 +139,7 @@ class ComfyServer:
             (self.workdir / d).mkdir(parents=True, exist_ok=True)
         config = self.workdir / "extra_model_paths.yaml"
         config.write_text("vidiff_tests:\n  base_path: " + str(models) + "\n"
-                          + "".join(f"  {folder}: {folder}\n" for folder in MODEL_FILES))
+                          + "".join(f"  {folder}: {folder}\n" for folder in [*MODEL_FILES, "vidiff_metrics"]))
         self.log = open(self.workdir / "comfyui.log", "w")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # never the pack root (its nodes/)
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")

@@ -241,6 +241,44 @@ def test_metrics_node_shows_and_outputs_the_figures(server):
     assert "reference: 3 frames but the prediction has 10" in result["error"]["exception_message"]
 
 
+def test_metrics_node_computes_lpips_and_fid_from_models_folder(server):
+    import shutil
+
+    from metric_fixtures import lpips_heads_file, save_alexnet, save_inception
+
+    folder = server.workdir / "models" / "vidiff_metrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_alexnet(folder / "alexnet-owt-7be5be79.pth")
+    shutil.copy(lpips_heads_file(), folder / "alex.pth")
+    save_inception(folder / "inception_v3_google-0cc3c7bd.pth")
+    options = server.get("/object_info/VIDiffVideoMetrics")["VIDiffVideoMetrics"]["input"]["optional"]
+    assert {"alex.pth", "alexnet-owt-7be5be79.pth"} <= set(options["lpips_alexnet"][1]["options"])
+    prompt = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "vidiff_example.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "4": {"class_type": "ImageBlur", "inputs": {"image": ["2", 0], "blur_radius": 3, "sigma": 2.0}},
+        "3": {"class_type": "VIDiffVideoMetrics", "inputs": {
+            "prediction": ["2", 0], "reference": ["2", 0], "warping_error": False,
+            "lpips_alexnet": "alexnet-owt-7be5be79.pth", "lpips_heads": "alex.pth",
+            "fid_inception": "inception_v3_google-0cc3c7bd.pth"}},
+    }
+    figures = lambda r: dict(line.split(None, 1) for line in r["history"]["outputs"]["3"]["text"][0].splitlines())
+    same = server.run(prompt)
+    assert same["status"] == "success", same.get("error")
+    assert abs(float(figures(same)["lpips"])) < 1e-6 and abs(float(figures(same)["fid"])) < 1e-3
+    prompt["3"]["inputs"]["prediction"] = ["4", 0]  # a blurred prediction is further from the reference
+    blurred = server.run(prompt)
+    assert blurred["status"] == "success", blurred.get("error")
+    assert float(figures(blurred)["lpips"]) > 1e-4 and float(figures(blurred)["fid"]) > 1e-3
+    prompt["3"]["inputs"]["lpips_heads"] = "none"
+    half = server.run(prompt)
+    assert half["status"] == "error"
+    assert half["error"]["exception_message"].startswith("lpips_heads: LPIPS needs both")
+    prompt["3"]["inputs"].update(lpips_heads="alex.pth", lpips_alexnet="alex.pth")  # the heads as a backbone
+    wrong = server.run(prompt)
+    assert wrong["status"] == "error" and "alex.pth: not torchvision AlexNet weights" in wrong["error"]["exception_message"]
+
+
 def test_a_trained_checkpoint_runs_in_the_loader_node(server, tmp_path):
     """Train the tiny model for a few steps (CLIP-L-wide text, like the host's CLIP) and run the recolor
     workflow on the result through VIDiffModelLoader."""

@@ -138,15 +138,13 @@ def test_lpips_from_local_weights_matches_the_lpips_package(tmp_path):
     """Our LPIPS against the reference implementation (the `lpips` package, with its backbone given the
     same random AlexNet weights: nothing is downloaded)."""
     import lpips as lpips_package
-    from torchvision.models import alexnet
+    from metric_fixtures import lpips_heads_file, save_alexnet
 
     from vidiff_model.metrics import LPIPSScorer
     from vidiff_model.metrics.learned import ALEX_SLICES
 
-    torch.manual_seed(0)
-    net = alexnet(weights=None)
-    torch.save(net.state_dict(), tmp_path / "alexnet.pth")
-    heads_file = __import__("pathlib").Path(lpips_package.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    net = save_alexnet(tmp_path / "alexnet.pth")
+    heads_file = lpips_heads_file()
     reference = lpips_package.LPIPS(net="alex", pnet_rand=True, model_path=str(heads_file), verbose=False).eval()
     for i, (a, b) in enumerate(ALEX_SLICES):  # a slice of a Sequential keeps the layers' original names
         getattr(reference.net, f"slice{i + 1}").load_state_dict(net.features[a:b].state_dict())
@@ -170,21 +168,12 @@ def _frechet_by_eigh(fa: torch.Tensor, fb: torch.Tensor) -> float:
 
 
 def test_fid_from_local_weights(tmp_path):
-    from torchvision.models import inception_v3
+    from metric_fixtures import save_inception
 
     from vidiff_model.metrics import FIDScorer
     from vidiff_model.metrics.learned import frechet_distance
 
-    torch.manual_seed(0)
-    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-    # Random weights with batch-norm statistics left at 0/1 make every feature ~1e-8; one pass in train
-    # mode over noise gives the statistics a real checkpoint would have, so features have a usable scale.
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(8, 3, 299, 299))
-    torch.save(net.state_dict(), tmp_path / "inception.pth")
+    save_inception(tmp_path / "inception.pth")
     scorer = FIDScorer(tmp_path / "inception.pth")
     a = _video(9, frames=5, h=48, w=48)
     assert scorer.distance(a, a) == pytest.approx(0.0, abs=1e-3)

@@ -22,6 +22,7 @@ import os
 import torch
 
 from ..clip_encoders import clip_preprocess
+from ..errors import CheckpointError
 
 UNAVAILABLE_LPIPS = "unavailable: no local LPIPS weights given (AlexNet + LPIPS heads)"
 UNAVAILABLE_FID = "unavailable: no local Inception-v3 weights given"
@@ -37,6 +38,19 @@ def _state_dict(path: str | os.PathLike) -> dict:
     return {k: tf.get(k) for k in tf.keys()}
 
 
+def _load_into(module: torch.nn.Module, path: str | os.PathLike, what: str) -> None:
+    """Strictly load a backbone; a file of another kind is named, not a torch traceback."""
+    state = _state_dict(path)
+    mine = module.state_dict()
+    missing = [k for k in mine if k not in state]
+    wrong = [k for k in mine if k in state and tuple(state[k].shape) != tuple(mine[k].shape)]
+    if missing or wrong:
+        example = (missing or wrong)[0]
+        raise CheckpointError(path, f"not {what}: {len(missing)} tensors missing and {len(wrong)} of another shape "
+                                    f"(e.g. {example})")
+    module.load_state_dict({k: state[k] for k in mine})
+
+
 class LPIPSScorer:
     """LPIPS v0.1 with an AlexNet backbone, from local weights."""
 
@@ -44,10 +58,13 @@ class LPIPSScorer:
         from torchvision.models import alexnet
 
         net = alexnet(weights=None)
-        net.load_state_dict(_state_dict(alexnet_path))
+        _load_into(net, alexnet_path, "torchvision AlexNet weights")
         self.slices = [net.features[a:b].eval() for a, b in ALEX_SLICES]
         heads = _state_dict(heads_path)
-        self.heads = [heads[f"lin{i}.model.1.weight"].float() for i in range(len(ALEX_SLICES))]  # (1, C, 1, 1)
+        names = [f"lin{i}.model.1.weight" for i in range(len(ALEX_SLICES))]
+        if not all(n in heads for n in names):
+            raise CheckpointError(heads_path, "not LPIPS v0.1 AlexNet heads (alex.pth): no lin0..lin4 weights")
+        self.heads = [heads[n].float() for n in names]  # (1, C, 1, 1)
 
     @torch.no_grad()
     def per_frame(self, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -71,7 +88,7 @@ class FIDScorer:
         from torchvision.models import inception_v3
 
         self.net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        self.net.load_state_dict(_state_dict(inception_path))
+        _load_into(self.net, inception_path, "torchvision Inception-v3 weights")
         self.net.fc = torch.nn.Identity()
         self.net.eval()
 
