@@ -446,3 +446,27 @@ def test_bad_data_found_while_training_stops_the_run_with_its_path(demo, tmp_pat
     assert out.returncode == 0, out.stderr[-2000:]
     assert "skipping" in out.stderr and "src0.mp4" in out.stderr
     assert read_log(tmp_path / "skip")[-1]["step"] == 6
+
+
+def test_frame_index_skips_probing_on_restart(demo, tmp_path, monkeypatch):
+    import shutil
+
+    import numpy as np
+
+    import vidiff_model.training.frames as frames
+    from vidiff_model.training.demo import write_mp4
+
+    videos = tmp_path / "videos"
+    shutil.copytree(demo / "data" / "videos", videos)
+    cfg = load_config(write_config(demo, tmp_path / "run", data={"sources": [{"type": "videos", "path": str(videos)}]}))
+    index = tmp_path / "run" / "data_index.json"
+    first = TripletStream(cfg.data, cfg.stage, 0, index_file=index)
+    assert len(json.loads(index.read_text())) == 4
+    calls = []
+    real = frames._count_frames
+    monkeypatch.setattr(frames, "_count_frames", lambda p: calls.append(p.name) or real(p))
+    again = TripletStream(cfg.data, cfg.stage, 0, index_file=index)
+    assert calls == [] and again.sources[0].items == first.sources[0].items
+    write_mp4(videos / "clip1.mp4", np.zeros((6, 40, 48, 3), np.uint8))  # replaced: probed again, 6 frames now
+    changed = TripletStream(cfg.data, cfg.stage, 0, index_file=index)
+    assert calls == ["clip1.mp4"] and dict((p.name, n) for p, n in changed.sources[0].items)["clip1.mp4"] == 6

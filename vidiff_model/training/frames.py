@@ -3,7 +3,9 @@ training. Only the frames a sample needs are decoded (a container is decoded up 
 
 from __future__ import annotations
 
+import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,64 @@ def frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
 
 
+class FrameIndex:
+    """Frame counts of videos seen before, kept in a JSON file and keyed by path, size and modification
+    time: a restart (or another process of the same run) skips decoding headers of a large dataset."""
+
+    def __init__(self, file: Path):
+        self.file, self.changed = file, False
+        try:
+            self.entries: dict[str, list] = json.loads(file.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def count(self, path: Path) -> int:
+        st = path.stat()
+        stamp = [st.st_size, st.st_mtime_ns]
+        hit = self.entries.get(str(path))
+        if hit is not None and hit[:2] == stamp:
+            return int(hit[2])
+        n = _count_frames(path)
+        self.entries[str(path)] = stamp + [n]
+        self.changed = True
+        return n
+
+    def save(self) -> None:
+        if self.changed:
+            tmp = self.file.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(self.entries))
+            tmp.replace(self.file)
+            self.changed = False
+
+
+_INDEX: FrameIndex | None = None
+
+
+@contextmanager
+def frame_index(file: str | os.PathLike | None):
+    """Within the block, `count_frames` uses (and then saves) the index in `file`; None: no index."""
+    global _INDEX
+    if file is None:
+        yield None
+        return
+    Path(file).parent.mkdir(parents=True, exist_ok=True)
+    _INDEX = FrameIndex(Path(file))
+    try:
+        yield _INDEX
+        _INDEX.save()
+    finally:
+        _INDEX = None
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Frames in a video file or frame folder; DataError if it cannot be read."""
     path = Path(path)
+    if _INDEX is not None and path.exists():
+        return _INDEX.count(path)
+    return _count_frames(path)
+
+
+def _count_frames(path: Path) -> int:
     if not path.exists():
         raise DataError(path, "does not exist")
     if path.is_dir():

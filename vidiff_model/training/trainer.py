@@ -84,7 +84,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # a random start is the same model on every process
         need_image = cfg.stage == "v2v" and cfg.model.image_instruction and cfg.data.image_instruction > 0
         self.encoders = FrozenEncoders(cfg.encoders, acc.device, need_image=need_image)
-        self.stream = TripletStream(cfg.data, cfg.stage, cfg.seed, TokenCount(self.encoders.text.tokenizer))
+        # The main process probes the data first and writes the frame index; the others then read it.
+        index = self.out / "data_index.json"
+        with acc.main_process_first():
+            self.stream = TripletStream(cfg.data, cfg.stage, cfg.seed, TokenCount(self.encoders.text.tokenizer),
+                                        index if self.main or index.exists() else None)
         model, self.notes = starting_model(cfg, self.encoders.text_width, self.encoders.image_width)
         if cfg.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()

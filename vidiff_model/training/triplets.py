@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from typing import Callable
 
@@ -20,6 +21,7 @@ from ..config import CLIP_TEXT_TOKENS
 from . import synthetic
 from .config import DataConfig, SourceConfig
 from .errors import DataError, TrainConfigError
+from .frames import frame_index
 from .sources import (PLAIN_VIDEO_TASKS, EditingPairs, PairedFolders, PlainVideos, ReferringSegmentation, Shape, Source, TextVideos,
                       Triplet)
 from .templates import with_first_frames
@@ -70,12 +72,15 @@ def warn(message: str) -> None:
 class TripletStream(torch.utils.data.Dataset):
     """Map-style dataset over sample indices 0, 1, 2, ... (there is no epoch: index -> example)."""
 
-    def __init__(self, data: DataConfig, stage: str, seed: int, token_count: Callable[[str], int] | None = None):
+    def __init__(self, data: DataConfig, stage: str, seed: int, token_count: Callable[[str], int] | None = None,
+                 index_file: str | Path | None = None):
         """token_count: the text encoder's token count of an instruction (start and end included); an
-        instruction over CLIP's 77 is bad data, handled by `on_bad_data` like an unreadable file."""
+        instruction over CLIP's 77 is bad data, handled by `on_bad_data` like an unreadable file.
+        index_file: a JSON of frame counts (`frames.FrameIndex`) that makes a restart skip the probing."""
         self.data, self.stage, self.seed, self.token_count = data, stage, seed, token_count
         self.shape = Shape(data.frames, data.height, data.width, data.frame_stride)
-        self.sources = [build_source(s, self.shape, f"data.sources[{i}]") for i, s in enumerate(data.sources)]
+        with frame_index(index_file):
+            self.sources = [build_source(s, self.shape, f"data.sources[{i}]") for i, s in enumerate(data.sources)]
         kinds = {type(s) is TextVideos for s in self.sources}
         if stage == "t2v" and kinds != {True}:
             raise TrainConfigError("data.sources: stage t2v trains on text-video pairs only (type: text_video)")
