@@ -84,6 +84,31 @@ def video_to_video(task: str, instruction: str, *, model: str = "loader", image_
     return g.nodes
 
 
+def compare_settings(task: str, instruction: str, settings: dict[str, dict], steps: int = 20) -> dict:
+    """One source translated with each of `settings` (sampler inputs), each result saved and scored by
+    VIDiffVideoMetrics against the source: comparing guidance scales, samplers or seeds in one graph."""
+    g = Graph()
+    video = g.add("LoadVideo", "Source video", file=INPUT_FILES["video"])
+    parts = g.add("GetVideoComponents", video=[video, 0])
+    vae = g.add("VAELoader", vae_name=MODEL_FILES["vae"])
+    source = g.add("VAEEncode", pixels=[parts, 0], vae=[vae, 0])
+    clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
+    vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto")
+    instruction_node = g.add("VIDiffInstructionEncode", vidiff_model=[vidiff, 0], clip=[clip, 0],
+                             instruction=instruction)
+    for label, changes in settings.items():
+        sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+                       steps=steps, video_cfg=1.5, text_cfg=7.5, sampler_name="euler", scheduler="normal")
+        result = g.add("VIDiffSampler", f"Sampler ({label})", **{**sampler, **changes})
+        images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+        g.add("VIDiffVideoMetrics", f"Metrics ({label}) against the source", prediction=[images, 0],
+              reference=[parts, 0], warping_error=True)
+        out = g.add("CreateVideo", images=[images, 0], fps=[parts, 2], audio=[parts, 1])
+        g.add("SaveVideo", f"Save ({label})", video=[out, 0], filename_prefix=f"VIDiff/{task}_{label.replace(' ', '_')}",
+              format="auto", codec="auto")
+    return g.nodes
+
+
 def workflows() -> dict[str, dict]:
     """Every task, with instructions in the paper's phrasing."""
     return {
@@ -100,6 +125,9 @@ def workflows() -> dict[str, dict]:
         "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.", model="parts",
                                      long_video=dict(clip_length=16, overlap=4, mode="overlap_guided",
                                                      weighting="pyramid"), save="webp"),
+        "compare_guidance": compare_settings(
+            "compare_guidance", "Remove the applied haze from this video",
+            {"video_cfg 1.5": {"video_cfg": 1.5}, "video_cfg 1.0": {"video_cfg": 1.0}}),
     }
 
 
@@ -116,7 +144,8 @@ def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
 
 # room for what a node shows besides its sockets and widgets: media previews, multiline text, the timeline
 EXTRA_HEIGHT = {"LoadVideo": 260, "LoadImage": 260, "LoadImageMask": 260, "VIDiffInstructionEncode": 160,
-                "VIDiffLongVideo": 110, "VIDiffSampler": 260, "SaveVideo": 260, "SaveAnimatedWEBP": 260}
+                "VIDiffLongVideo": 110, "VIDiffSampler": 260, "SaveVideo": 260, "SaveAnimatedWEBP": 260,
+                "VIDiffVideoMetrics": 200}
 
 
 def _node_height(class_type: str, inputs: int, outputs: int, widgets: int) -> int:

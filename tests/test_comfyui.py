@@ -71,7 +71,16 @@ def test_api_workflow_runs_and_saves_the_video(server, task):
             assert video_info(f) == (FRAMES, WIDTH, HEIGHT, FPS), f
     progress = [m for m in result["messages"] if m["type"] == "vidiff.progress"]
     clips = 3 if task == "long_video" else 1
-    assert [(m["data"]["clip"], m["data"]["step"]) for m in progress] == [(c, s) for c in range(1, clips + 1) for s in (1, 2)]
+    samplers = sum(n["class_type"] == "VIDiffSampler" for n in API[task].values())
+    assert [(m["data"]["clip"], m["data"]["step"]) for m in progress] == \
+        [(c, s) for _ in range(samplers) for c in range(1, clips + 1) for s in (1, 2)]
+    scored = {}
+    for node_id, node in API[task].items():  # metrics nodes (compare_guidance): the figures reach the UI
+        if node["class_type"] == "VIDiffVideoMetrics":
+            lines = dict(line.split(None, 1) for line in result["history"]["outputs"][node_id]["text"][0].splitlines())
+            scored[node["_meta"]["title"]] = float(lines["psnr"])
+    if task == "compare_guidance":
+        assert len(scored) == 2 and len(files) == 2 and len(set(scored.values())) == 2, scored
 
 
 def test_every_host_sampler_and_scheduler_runs(server):
