@@ -17,6 +17,7 @@ renamed), so a run killed at any moment resumes from the last complete one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -199,7 +200,7 @@ class Trainer:
                 for micro in range(cfg.gradient_accumulation):
                     batch = _next_batch(batches)
                     last = micro == cfg.gradient_accumulation - 1
-                    with acc.no_sync(self.module) if not last else _nothing():
+                    with acc.no_sync(self.module) if not last else contextlib.nullcontext():
                         loss = self.loss(batch)
                         acc.backward(loss / cfg.gradient_accumulation)
                     total += loss.detach() / cfg.gradient_accumulation
@@ -268,14 +269,6 @@ class TokenCount:
 
     def __call__(self, text: str) -> int:
         return len(self.tokenizer(text).input_ids)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train(cfg: TrainConfig) -> Path:
