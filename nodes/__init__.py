@@ -4,19 +4,22 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .host import register_model_folders
+from .mini_files import register_pack_files
 from .routes import register_routes
 
 register_model_folders()  # before the loaders list their files
+register_pack_files()  # the pack's own models/ folders (vidiff-mini) after the user's; the mini text encoder
 register_routes()
 
 from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
+from .mini_files import VIDiffLoadSampleClip  # noqa: E402
 from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
 from .video_tasks import VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics  # noqa: E402
 
 NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
-    VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics,
+    VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip,
 ]
 
 

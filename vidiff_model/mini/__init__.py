@@ -17,5 +17,6 @@ MINI_VAE = MODELS_DIR / "vae" / "vidiff_mini_vae.safetensors"
 MINI_TEXT_ENCODER = MODELS_DIR / "text_encoders" / "vidiff_mini_clip_l.safetensors"
 MINI_VIDIFF = MODELS_DIR / "vidiff" / "vidiff_mini.safetensors"
 SAMPLE_CLIP = PACK_ROOT / "examples" / "vidiff_mini_sample.webp"
+EXAMPLES_DIR = PACK_ROOT / "examples"  # the clips VIDiffLoadSampleClip offers
 MEDIA_PACKAGE = "comfyui_workflow_templates_media_video"  # PyPI comfyui-workflow-templates-media-video==0.3.101
 MEDIA_PACKAGE_VERSION = "0.3.101"
