@@ -107,19 +107,26 @@ class _HostModelWrap:
         return ms.calculate_denoised(sigma, eps.to(x.dtype), x)
 
 
-def sd15_model_sampling():
-    """The host's discrete epsilon sampling object with SD-1.5's schedule (its defaults)."""
+# VIDiff's schedule name -> the host's `beta_schedule` (comfy.ldm...util.make_beta_schedule): the host's
+# "linear" is SD-1.5's scaled_linear (linspace of square roots, squared); its "sqrt_linear" is AnimateDiff's
+# linear betas (what AnimateDiff-Evolved also calls sqrt_linear).
+HOST_BETA_SCHEDULES = {"sd15": "linear", "animatediff": "sqrt_linear"}
+
+
+def model_sampling(beta_schedule: str = "sd15"):
+    """The host's discrete epsilon sampling object for a VIDiff noise schedule (betas 0.00085..0.012)."""
     class ModelSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
         pass
-    return ModelSampling(None)
+    settings = {"beta_schedule": HOST_BETA_SCHEDULES[beta_schedule], "linear_start": 0.00085, "linear_end": 0.012}
+    return ModelSampling(SimpleNamespace(sampling_settings=settings))
 
 
 class HostSampler:
-    """`ClipSampler` on the host's own samplers and schedulers (comfy.samplers)."""
+    """`ClipSampler` on the host's own samplers and schedulers (comfy.samplers), on the model's noise schedule."""
 
-    def __init__(self, sampler_name: str, scheduler: str, steps: int, seed: int):
+    def __init__(self, sampler_name: str, scheduler: str, steps: int, seed: int, beta_schedule: str = "sd15"):
         self.sampler_name, self.scheduler, self.steps, self.seed = sampler_name, scheduler, steps, seed
-        self.model_sampling = sd15_model_sampling()
+        self.model_sampling = model_sampling(beta_schedule)
 
     def __call__(self, eps_fn, noise, generator, on_step=None):
         sigmas = comfy.samplers.calculate_sigmas(self.model_sampling, self.scheduler, self.steps).to(noise.device)

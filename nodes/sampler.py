@@ -62,8 +62,9 @@ class VIDiffSampler(io.ComfyNode):
         else:
             raise InstructionError("negative: the instruction is a plain text conditioning, so connect a negative "
                                    "(e.g. CLIPTextEncode of an empty text), or use VIDiffInstructionEncode")
+        sampler = HostSampler(sampler_name, scheduler, steps, seed, model.config.beta_schedule)
         result = translate_video(
-            model, video, tokens, null, seed=seed, sampler=HostSampler(sampler_name, scheduler, steps, seed),
+            model, video, tokens, null, seed=seed, sampler=sampler,
             guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
             continuation=continuation_fn(model, payload),
             callback=Progress(steps, cls.hidden.unique_id, model.device), interrupt=interrupt_check)

@@ -13,7 +13,7 @@ import time
 import torch
 
 from .checkpoints import TensorFile, build_vidiff_from_parts, identify, read_config, save_vidiff
-from .config import ImageInstructionConfig
+from .config import BETA_SCHEDULE_CHOICES, ImageInstructionConfig
 from .errors import VIDiffError
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -40,7 +40,8 @@ def cmd_build(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     image = ImageInstructionConfig(num_tokens=args.image_tokens) if args.image_tokens else None
     model, report = build_vidiff_from_parts(args.unet, args.motion_module, use_ema=args.ema,
-                                            dtype=DTYPES[args.dtype], image_instruction=image)
+                                            dtype=DTYPES[args.dtype], image_instruction=image,
+                                            beta_schedule=args.beta_schedule)
     save_vidiff(model, args.out, metadata={"source_unet": str(args.unet), "source_motion_module": str(args.motion_module)})
     counts = model.num_parameters()
     print(f"{args.out}: {counts['total'] / 1e6:.1f} M parameters (UNet {counts['unet'] / 1e6:.1f} M, "
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--dtype", choices=sorted(DTYPES), default="fp16", help="weight dtype in the output file")
     build.add_argument("--image-tokens", type=int, default=0,
                        help="add a fresh image-instruction MLP with this many tokens (a training start)")
+    build.add_argument("--beta-schedule", choices=BETA_SCHEDULE_CHOICES, default="autoselect",
+                       help="noise schedule recorded in the file: autoselect (the motion module's, animatediff), "
+                            "sd15 (scaled_linear, SD-1.5/InstructPix2Pix) or animatediff (linear)")
     build.set_defaults(run=cmd_build)
     args = parser.parse_args(argv)
     try:

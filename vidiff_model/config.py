@@ -13,6 +13,23 @@ SD15_LATENT_SCALING_FACTOR = 0.18215  # SD-1.5 VAE: scaled latent = raw latent *
 SD15_LATENT_CHANNELS = 4
 CLIP_TEXT_TOKENS = 77  # CLIP ViT-L/14 context length used by SD-1.5
 
+# What a GroupNorm takes its statistics over (vidiff_model/norm_semantics.py): each frame on its own,
+# or all frames of the clip (window) together.
+NORM_SEMANTICS = ("per_frame", "clip")
+# Noise schedules: "sd15" = SD-1.5 / InstructPix2Pix (scaled_linear betas 0.00085..0.012); "animatediff" =
+# what the AnimateDiff motion modules were trained with (linear betas 0.00085..0.012; diffusers "linear",
+# ComfyUI "sqrt_linear"). "autoselect" (a load-time choice, never stored) keeps the recorded one.
+BETA_SCHEDULES = ("sd15", "animatediff")
+BETA_SCHEDULE_CHOICES = ("autoselect",) + BETA_SCHEDULES
+# A file written before these fields existed was made (and trained) with these semantics.
+LEGACY_NORMS = {"temporal_norm": "clip", "spatial_norm": "per_frame"}
+LEGACY_BETA_SCHEDULE = "sd15"
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
 
 @dataclass(frozen=True)
 class VideoUNetConfig:
@@ -33,8 +50,15 @@ class VideoUNetConfig:
     motion_num_attention_heads: int = 8
     motion_max_seq_length: int = 32
     use_motion_mid_block: bool = True
+    # Norm semantics, one of NORM_SEMANTICS. The defaults are the original AnimateDiff's: the temporal
+    # transformer's GroupNorm per frame (all versions); the UNet's spatial GroupNorms per frame as v2/v3's
+    # InflatedGroupNorm ("clip" for a v1 motion module: `use_inflated_groupnorm: false`).
+    temporal_norm: str = "per_frame"
+    spatial_norm: str = "per_frame"
 
     def __post_init__(self) -> None:
+        _check_choice("temporal_norm", self.temporal_norm, NORM_SEMANTICS)
+        _check_choice("spatial_norm", self.spatial_norm, NORM_SEMANTICS)
         # JSON gives lists back; keep tuples so configs compare and hash.
         object.__setattr__(self, "block_out_channels", tuple(self.block_out_channels))
         object.__setattr__(self, "cross_attn_blocks", tuple(bool(b) for b in self.cross_attn_blocks))
@@ -86,6 +110,11 @@ class VIDiffConfig:
     image_instruction: ImageInstructionConfig | None = None
     latent_scaling_factor: float = SD15_LATENT_SCALING_FACTOR
     text_tokens: int = CLIP_TEXT_TOKENS
+    # The noise schedule the model was trained with (one of BETA_SCHEDULES); samplers and training use it.
+    beta_schedule: str = "sd15"
+
+    def __post_init__(self) -> None:
+        _check_choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
 
     @property
     def instruction_tokens(self) -> int:
@@ -101,14 +130,28 @@ class VIDiffConfig:
         raw = json.loads(text)
         image = raw.get("image_instruction")
         return cls(
-            unet=VideoUNetConfig(**raw["unet"]),
+            # a field missing from an older file means the semantics that file was made with
+            unet=VideoUNetConfig(**{**LEGACY_NORMS, **raw["unet"]}),
             image_instruction=ImageInstructionConfig(**image) if image else None,
             latent_scaling_factor=float(raw.get("latent_scaling_factor", SD15_LATENT_SCALING_FACTOR)),
             text_tokens=int(raw.get("text_tokens", CLIP_TEXT_TOKENS)),
+            beta_schedule=str(raw.get("beta_schedule", LEGACY_BETA_SCHEDULE)),
         )
 
     def with_image_instruction(self, image: ImageInstructionConfig | None) -> "VIDiffConfig":
         return replace(self, image_instruction=image)
+
+    def with_beta_schedule(self, choice: str, autoselect: str | None = None) -> "VIDiffConfig":
+        """This config with the noise schedule `choice` (one of BETA_SCHEDULE_CHOICES).
+
+        Args:
+            autoselect: what "autoselect" means here (the motion module's schedule when building from parts);
+                None keeps the recorded one.
+        """
+        _check_choice("beta_schedule", choice, BETA_SCHEDULE_CHOICES)
+        if choice == "autoselect":
+            choice = autoselect or self.beta_schedule
+        return replace(self, beta_schedule=choice)
 
 
 def sd15_config(*, motion_max_seq_length: int = 32, use_motion_mid_block: bool = True,

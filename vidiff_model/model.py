@@ -16,12 +16,14 @@ from torch import nn
 from .config import SD15_LATENT_CHANNELS, VIDiffConfig
 from .errors import LatentError
 from .instruction import ImageInstructionMLP, check_image_embeds, check_text_hidden, join_instruction
+from .norm_semantics import apply_norm_semantics
 
 
 def build_video_unet(config: VIDiffConfig) -> UNetMotionModel:
     """The diffusers UNetMotionModel for `config.unet`, with the temporal output projections zeroed so
-    fresh temporal layers start as the identity (AnimateDiff's initialisation)."""
-    unet = UNetMotionModel(**config.unet.diffusers_kwargs())
+    fresh temporal layers start as the identity (AnimateDiff's initialisation), and its GroupNorms taking
+    the statistics `config.unet` records (`norm_semantics`)."""
+    unet = apply_norm_semantics(UNetMotionModel(**config.unet.diffusers_kwargs()), config.unet)
     for name, module in unet.named_modules():
         if name.endswith("motion_modules") and isinstance(module, nn.ModuleList):
             for motion_module in module:

@@ -55,7 +55,8 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
         source: (B, 4, F, H, W) raw VAE latent of the source video (F may be any length).
         instruction: (B, T, D) tokens from `model.encode_instruction`; null_instruction: ∅_T (or a negative).
         seed: noise seed; same seed, device and settings give the same result.
-        sampler: a ClipSampler (default DiffusersSampler("euler", "normal", 20)).
+        sampler: a ClipSampler (default DiffusersSampler("euler", "normal", 20)); a DiffusersSampler without
+            an explicit `beta_schedule` runs on the model's (`model.config.beta_schedule`).
         guidance: s_V, s_T and batching (default 1.5 / 7.5, batched).
         long_video: clip settings; None means one clip of the whole video (up to the motion module's limit).
         continuation: n -> tokens of "Based on the first n frames, <instruction>" (autoregressive mode).
@@ -64,6 +65,8 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
             within a step.
     """
     sampler = sampler or DiffusersSampler()
+    if hasattr(sampler, "for_model"):  # samplers that take the model's noise schedule (DiffusersSampler)
+        sampler = sampler.for_model(model.config.beta_schedule)
     guidance = guidance or GuidanceConfig()
     if source.ndim != 5 or source.shape[2] < 1:
         raise LatentError(f"source: expected a video latent (batch, 4, frames, height/8, width/8) with at least "

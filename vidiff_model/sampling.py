@@ -3,16 +3,19 @@
 Inside ComfyUI the nodes hand the host's own samplers the same guided noise prediction instead; both
 implement `ClipSampler`: `(eps_fn, noise, generator, on_step) -> x0` in the scaled latent space.
 
-Noise schedule: SD-1.5's (scaled-linear betas 0.00085..0.012 over 1000 steps, epsilon prediction),
-timesteps spaced "trailing" so the first step starts from pure noise. "normal" uses that spacing;
-"karras" uses Karras et al.'s sigmas between the same end points.
+Noise schedule: the model's (`VIDiffConfig.beta_schedule`): "sd15", SD-1.5's scaled-linear betas
+0.00085..0.012 over 1000 steps, or "animatediff", the linear betas 0.00085..0.012 the AnimateDiff motion
+modules were trained with (`noise_scheduler_kwargs` in guoyww/AnimateDiff configs/inference/*.yaml);
+epsilon prediction, timesteps spaced "trailing" so the first step starts from pure noise. "normal" uses
+that spacing; "karras" uses Karras et al.'s sigmas between the same end points.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -20,11 +23,15 @@ import torch
 from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, UniPCMultistepScheduler)
 
+from .config import BETA_SCHEDULES
 from .errors import VIDiffError
 from .guidance import EpsFn
 
 SD15_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                      prediction_type="epsilon", timestep_spacing="trailing", steps_offset=1)
+# VIDiff's schedule name -> diffusers' `beta_schedule` (ComfyUI calls these "linear" and "sqrt_linear")
+DIFFUSERS_BETA_SCHEDULES = {"sd15": "scaled_linear", "animatediff": "linear"}
+assert set(DIFFUSERS_BETA_SCHEDULES) == set(BETA_SCHEDULES)
 
 # sampler name (ComfyUI's spelling) -> diffusers scheduler class and its extra settings
 SAMPLERS: dict[str, tuple[type, dict]] = {
@@ -51,21 +58,40 @@ def make_noise(shape: tuple[int, ...], seed: int, device: torch.device | str = "
     return torch.randn(shape, generator=g, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
-def sd15_alphas_cumprod() -> torch.Tensor:
-    """ᾱ_t of SD-1.5's training schedule, t = 0..999 (float64)."""
-    betas = torch.linspace(SD15_SCHEDULE["beta_start"] ** 0.5, SD15_SCHEDULE["beta_end"] ** 0.5, 1000,
-                           dtype=torch.float64) ** 2
+def schedule_settings(beta_schedule: str = "sd15") -> dict:
+    """diffusers scheduler settings for one of BETA_SCHEDULES."""
+    if beta_schedule not in DIFFUSERS_BETA_SCHEDULES:
+        raise VIDiffError(f"beta_schedule: unknown schedule {beta_schedule!r}; choose one of {list(BETA_SCHEDULES)}")
+    return {**SD15_SCHEDULE, "beta_schedule": DIFFUSERS_BETA_SCHEDULES[beta_schedule]}
+
+
+def alphas_cumprod(beta_schedule: str = "sd15") -> torch.Tensor:
+    """ᾱ_t of a training schedule, t = 0..999 (float64)."""
+    s = schedule_settings(beta_schedule)
+    start, end, n = s["beta_start"], s["beta_end"], s["num_train_timesteps"]
+    if s["beta_schedule"] == "scaled_linear":
+        betas = torch.linspace(start**0.5, end**0.5, n, dtype=torch.float64) ** 2
+    else:  # "linear": AnimateDiff's betas
+        betas = torch.linspace(start, end, n, dtype=torch.float64)
     return torch.cumprod(1.0 - betas, dim=0)
 
 
-_LOG_SIGMAS = (0.5 * torch.log((1 - sd15_alphas_cumprod()) / sd15_alphas_cumprod())).numpy()
+def sd15_alphas_cumprod() -> torch.Tensor:
+    """ᾱ_t of SD-1.5's training schedule, t = 0..999 (float64)."""
+    return alphas_cumprod("sd15")
 
 
-def sigma_at(t: float | torch.Tensor) -> float:
+@lru_cache(maxsize=None)
+def _log_sigmas(beta_schedule: str) -> np.ndarray:
+    abar = alphas_cumprod(beta_schedule)
+    return (0.5 * torch.log((1 - abar) / abar)).numpy()
+
+
+def sigma_at(t: float | torch.Tensor, beta_schedule: str = "sd15") -> float:
     """σ = sqrt((1 − ᾱ_t)/ᾱ_t) at a (possibly fractional) timestep, interpolated in log σ as the
     Karras-style schedulers place fractional timesteps."""
-    t = float(t)
-    return float(np.exp(np.interp(t, np.arange(len(_LOG_SIGMAS)), _LOG_SIGMAS)))
+    log_sigmas = _log_sigmas(beta_schedule)
+    return float(np.exp(np.interp(float(t), np.arange(len(log_sigmas)), log_sigmas)))
 
 
 @dataclass(frozen=True)
@@ -76,11 +102,13 @@ class DiffusersSampler:
         sampler_name: one of SAMPLERS (euler, euler_ancestral, ddim, dpmpp_2m, uni_pc).
         scheduler: one of SCHEDULES (normal, karras).
         steps: denoising steps.
+        beta_schedule: the noise schedule (sd15, animatediff); None: the model's (`translate_video` fills it in).
     """
 
     sampler_name: str = "euler"
     scheduler: str = "normal"
     steps: int = 20
+    beta_schedule: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler_name not in SAMPLERS:
@@ -89,6 +117,16 @@ class DiffusersSampler:
             raise VIDiffError(f"scheduler: unknown schedule {self.scheduler!r}; choose one of {sorted(SCHEDULES)}")
         if not 1 <= int(self.steps) <= 1000:
             raise VIDiffError(f"steps: {self.steps} is out of range; use 1 to 1000")
+        if self.beta_schedule is not None:
+            schedule_settings(self.beta_schedule)  # a named error for an unknown schedule
+
+    def for_model(self, beta_schedule: str) -> "DiffusersSampler":
+        """This sampler on the model's schedule, unless one was chosen explicitly."""
+        return self if self.beta_schedule is not None else replace(self, beta_schedule=beta_schedule)
+
+    @property
+    def _schedule(self) -> str:
+        return self.beta_schedule or "sd15"
 
     def make_scheduler(self, device: torch.device | str = "cpu"):
         """The diffusers scheduler with its timesteps set."""
@@ -97,14 +135,15 @@ class DiffusersSampler:
             # Deterministic DDIM is Euler's method in σ-space (x/ᾱ^½ against σ): with Karras σs, DDIM *is* Euler.
             name = "euler"
         cls, extra = SAMPLERS[name]
-        settings = {**SD15_SCHEDULE, **extra}
+        schedule = schedule_settings(self._schedule)
+        settings = {**schedule, **extra}
         if karras and "use_karras_sigmas" in inspect.signature(cls.__init__).parameters:
             settings.update(SCHEDULES["karras"])
         sched = cls(**settings)
         sched.set_timesteps(self.steps, device=device)
         if karras and name == "euler_ancestral":
             # diffusers' ancestral Euler has no Karras option: give it Euler's Karras σs and timesteps.
-            ref = EulerDiscreteScheduler(**SD15_SCHEDULE, use_karras_sigmas=True)
+            ref = EulerDiscreteScheduler(**schedule, use_karras_sigmas=True)
             ref.set_timesteps(self.steps, device=device)
             sched.sigmas, sched.timesteps = ref.sigmas.clone(), ref.timesteps.clone()
         return sched
@@ -118,7 +157,7 @@ class DiffusersSampler:
         for i, t in enumerate(sched.timesteps):
             # 1. the model's input at this noise level, variance-preserving form
             x_in = sched.scale_model_input(x, t)
-            sigma = sigma_at(t)
+            sigma = sigma_at(t, self._schedule)
             # 2. guided noise prediction
             eps = eps_fn(x_in, t, sigma).float()
             # 3. scheduler update

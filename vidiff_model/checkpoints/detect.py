@@ -52,6 +52,12 @@ def _identify_sd_unet(shapes: dict[str, tuple], prefix: str) -> FileKind:
     return FileKind("sd_unknown", f"an SD-1.5-like UNet with {channels} input channels", prefix)
 
 
+def motion_version(max_frames: int | None, has_mid_block: bool) -> str:
+    """v1 / v2 / v3 of an AnimateDiff SD-1.5 motion module from its layout: v2 alone has a mid-block module;
+    v1's positional tables hold 24 frames, v3's 32."""
+    return "v2" if has_mid_block else ("v1" if max_frames == 24 else "v3")
+
+
 def _identify_motion_module(shapes: dict[str, tuple]) -> FileKind:
     down_blocks = {int(m.group(1)) for k in shapes if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
     original = any(".temporal_transformer." in k for k in shapes)
@@ -65,7 +71,7 @@ def _identify_motion_module(shapes: dict[str, tuple]) -> FileKind:
     if len(down_blocks) != 4 or width != 320:
         return FileKind("motion_module_unknown", f"a motion module of an unknown size ({len(down_blocks)} down blocks, width {width})")
     has_mid = any(k.startswith("mid_block.motion_modules.") for k in shapes)
-    version = "v2" if has_mid else ("v1" if length == 24 else "v3")
+    version = motion_version(length, has_mid)
     return FileKind(
         "motion_module",
         f"an AnimateDiff SD-1.5 motion module ({version}, {layout}, max {length} frames)",

@@ -8,9 +8,11 @@ can identify a file and check every key before it reads gigabytes, and reads onl
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -116,6 +118,18 @@ class TensorFile:
             return self._handle.get_tensor(key)
         except (SafetensorError, OSError) as e:
             raise CheckpointError(self.path, f"tensor '{key}' could not be read; the file is corrupt ({e})") from None
+
+    def take(self, key: str) -> torch.Tensor:
+        """One tensor, read for a single use: a `.ckpt`'s memory-mapped tensor is forgotten here, so the
+        mapping is released once the caller has dropped (or converted) every tensor it took."""
+        tensor = self.get(key)
+        if self._tensors is not None:
+            del self._tensors[key]
+        return tensor
+
+    def reader(self, key: str) -> "Callable[[], torch.Tensor]":
+        """A zero-argument function that takes `key` when called: a lazy entry for `state.materialize`."""
+        return functools.partial(self.take, key)
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:

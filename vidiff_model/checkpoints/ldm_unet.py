@@ -16,7 +16,7 @@ from ..config import VideoUNetConfig
 from ..errors import CheckpointError
 from .detect import FileKind
 from .io import TensorFile
-from .state import LoadReport, check_keys
+from .state import LazyState, LoadReport, check_keys
 
 # ResNet sub-layers: diffusers name -> LDM name.
 _RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
@@ -75,8 +75,16 @@ def ema_name(ldm_key: str) -> str:
     return "model_ema.diffusion_model" + ldm_key.replace(".", "")
 
 
+def _inflated(read):
+    """A reader of conv_in with zero input channels appended: (C0, 4, 3, 3) -> (C0, 8, 3, 3)."""
+    def inflate() -> torch.Tensor:
+        w = read()
+        return torch.cat([w, torch.zeros_like(w)], dim=1)
+    return inflate
+
+
 def load_ldm_unet(tf: TensorFile, kind: FileKind, expected: dict[str, tuple], config: VideoUNetConfig, *,
-                  use_ema: bool = False) -> tuple[dict[str, torch.Tensor], LoadReport]:
+                  use_ema: bool = False) -> tuple[LazyState, LoadReport]:
     """Read the spatial UNet of an LDM-layout file as diffusers-named tensors for `UNetMotionModel`.
 
     Args:
@@ -84,7 +92,8 @@ def load_ldm_unet(tf: TensorFile, kind: FileKind, expected: dict[str, tuple], co
         expected: diffusers name -> shape of the spatial UNet tensors (conv_in with 8 input channels).
         use_ema: read the EMA copy (`model_ema.*`) instead of the raw weights; an error if there is none.
     Returns:
-        the state dict (conv_in inflated from 4 to 8 channels, zeros, when the file is SD-1.5) and a report.
+        the state dict, as readers that read each tensor when called (conv_in inflated from 4 to 8
+        channels, zeros, when the file is SD-1.5), and a report.
     """
     report = LoadReport(files=[tf.name])
     prefix = kind.unet_prefix
@@ -116,11 +125,10 @@ def load_ldm_unet(tf: TensorFile, kind: FileKind, expected: dict[str, tuple], co
     if conv_in[0] != want[0] or conv_in[2:] != want[2:] or conv_in[1] not in (want[1], want[1] // 2):
         raise CheckpointError(tf.path, f"{conv_in_key} is {conv_in}; expected {want} (InstructPix2Pix) "
                                        f"or {(want[0], want[1] // 2) + want[2:]} (SD-1.5)")
-    state = {source[k]: tf.get(k) for k in found}
+    state: LazyState = {source[k]: tf.reader(k) for k in found}
     if conv_in[1] != want[1]:
         # VIDiff's stage-3 start: the source-video channels begin at zero, so the model starts as SD-1.5.
-        w = state["conv_in.weight"]
-        state["conv_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+        state["conv_in.weight"] = _inflated(state["conv_in.weight"])
         report.notes.append(f"conv_in inflated from {conv_in[1]} to {want[1]} input channels (new channels zero)")
     report.used = len(state)
     return state, report

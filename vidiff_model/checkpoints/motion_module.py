@@ -21,7 +21,7 @@ import torch
 from ..errors import CheckpointError
 from .detect import FileKind
 from .io import TensorFile
-from .state import LoadReport, check_keys
+from .state import LazyState, LoadReport, check_keys
 
 _MODULE = re.compile(r"^((?:down_blocks|up_blocks)\.\d+|mid_block)\.motion_modules\.(\d+)\.(.+)$")
 _PE = re.compile(r"^transformer_blocks\.(\d+)\.pos_embed\.pe$")
@@ -54,8 +54,9 @@ def original_names(key: str) -> list[str]:
 
 
 def load_motion_module(tf: TensorFile, kind: FileKind,
-                       expected: dict[str, tuple]) -> tuple[dict[str, torch.Tensor], LoadReport]:
-    """Read a motion module as diffusers-named `motion_modules` tensors of `UNetMotionModel`.
+                       expected: dict[str, tuple]) -> tuple[LazyState, LoadReport]:
+    """Read a motion module as diffusers-named `motion_modules` tensors of `UNetMotionModel` (readers that
+    read each tensor when called; the small positional tables are read and compared now).
 
     Args:
         tf: the open file; kind: what `identify` said it is.
@@ -67,11 +68,14 @@ def load_motion_module(tf: TensorFile, kind: FileKind,
     layout = "AnimateDiff SD-1.5 motion module (" + ("original" if original else "diffusers") + " layout)"
     check_keys(tf.path, {f: expected[d] for d, files in names.items() for f in files}, tf.shapes, layout)
 
-    state = {}
+    state: LazyState = {}
     for target, (first, *copies) in names.items():
-        state[target] = tf.get(first)
+        if not copies:
+            state[target] = tf.reader(first)
+            continue
+        state[target] = tf.take(first)
         for copy in copies:
-            if not torch.equal(tf.get(copy), state[target]):
+            if not torch.equal(tf.take(copy), state[target]):
                 raise CheckpointError(tf.path, f"{copy} differs from {first}: this loader needs the two attention "
                                                "blocks of a motion module to share one positional table")
             report.skip("positional-table copies (equal to the one used)")

@@ -13,7 +13,7 @@ import os
 import torch
 
 from ..config import VIDiffConfig
-from ..errors import CheckpointError
+from ..errors import CheckpointError, VIDiffError
 from ..model import VIDiffModel
 from .detect import VIDIFF_FORMAT, identify
 from .io import TensorFile, save_safetensors
@@ -56,11 +56,20 @@ def read_config(tf: TensorFile) -> VIDiffConfig:
 
 
 def load_vidiff(path: str | os.PathLike, *, dtype: torch.dtype | None = None,
-                device: torch.device | str = "cpu") -> VIDiffModel:
-    """Load a VIDiff checkpoint. `dtype` None keeps the file's dtypes."""
+                device: torch.device | str = "cpu", beta_schedule: str = "autoselect") -> VIDiffModel:
+    """Load a VIDiff checkpoint.
+
+    Args:
+        dtype: weight dtype of the result; None keeps the file's dtypes.
+        beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
+    """
     tf = TensorFile(path)
     config = read_config(tf)
+    try:
+        config = config.with_beta_schedule(beta_schedule)
+    except ValueError as e:
+        raise VIDiffError(str(e)) from None
     model = empty_model(config)
     check_keys(tf.path, expected_shapes(model), tf.shapes, "VIDiff checkpoint for its stored config")
-    state = {k: tf.get(k) for k in tf.keys()}
+    state = {k: tf.reader(k) for k in tf.keys()}  # read and converted one tensor at a time
     return materialize(model, state, tf.path, dtype=dtype, device=device)

@@ -3,6 +3,7 @@ without initialising weights that are about to be overwritten (1.3 B parameters 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -12,6 +13,8 @@ from ..errors import CheckpointError
 from ..model import VIDiffModel
 
 MAX_NAMED = 5  # key names quoted in an error; the count says how many more
+# name -> tensor, or a zero-argument reader that returns it (read only when `materialize` gets to it)
+LazyState = dict[str, "torch.Tensor | Callable[[], torch.Tensor]"]
 
 
 @dataclass
@@ -83,12 +86,23 @@ def expected_shapes(model: VIDiffModel) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def materialize(model: VIDiffModel, state: dict[str, torch.Tensor], path, *,
+def materialize(model: VIDiffModel, state: LazyState, path, *,
                 dtype: torch.dtype | None, device: torch.device | str = "cpu") -> VIDiffModel:
-    """Put `state` (complete, checked) into a meta-device model, cast to `dtype` on `device`."""
-    state = {k: v.to(device=device, dtype=dtype if (dtype and v.is_floating_point()) else v.dtype)
-             for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False, assign=True)
+    """Put `state` (complete, checked) into a meta-device model, cast to `dtype` on `device`.
+
+    `state` is consumed in its order, one tensor at a time: each entry is read (readers are called),
+    converted and dropped before the next, so converting fp16 files to fp32 peaks near the result's size
+    rather than the source's and the result's together. Pass readers (`TensorFile.reader`) or tensors
+    nothing else holds.
+    """
+    converted: dict[str, torch.Tensor] = {}
+    for key in list(state):
+        source = state.pop(key)
+        tensor = source() if callable(source) else source
+        del source
+        converted[key] = tensor.to(device=device, dtype=dtype if (dtype and tensor.is_floating_point()) else tensor.dtype)
+        del tensor  # the source tensor goes here (unless it already had the wanted dtype and device)
+    result = model.load_state_dict(converted, strict=False, assign=True)
     if result.missing_keys or result.unexpected_keys:  # check_keys ran first: this is a programming error
         raise CheckpointError(path, f"internal key mismatch: missing {result.missing_keys[:MAX_NAMED]}, "
                                     f"unexpected {result.unexpected_keys[:MAX_NAMED]}")
