@@ -6,7 +6,7 @@ Per optimizer step, for each of `gradient_accumulation` micro-batches:
   1. read the micro-batch's samples (a fixed function of step, rank and seed: `StepSampler`);
   2. encode: VAE latents (target scaled, source raw; zeros where the video is dropped), CLIP text and
      image embeddings (frozen);
-  3. noise the target at t ~ U{0..999} with SD-1.5's schedule (noise and t seeded by the sample's
+  3. noise the target at t ~ U{0..999} with the model's schedule (noise and t seeded by the sample's
      index, so a resumed run, or the same samples split over more processes, repeats them);
   4. predict ε and take the mean squared error; backward.
 Then clip, step, update the EMA; log, validate and save on their schedules.
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..checkpoints.native import save_vidiff
 from ..errors import VIDiffError
-from ..sampling import sd15_alphas_cumprod
+from ..sampling import alphas_cumprod
 from .config import TrainConfig
 from .ema import EMA
 from .encoders import FrozenEncoders
@@ -98,7 +98,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.module, self.optimizer = acc.prepare(TrainingModule(model), self.optimizer)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        self.alphas = sd15_alphas_cumprod().float().to(acc.device)  # ᾱ_t, t = 0..999
+        self.alphas = alphas_cumprod(model.config.beta_schedule).float().to(acc.device)  # ᾱ_t of the model's schedule
         self.scale = model.config.latent_scaling_factor
         self.step = 0
 
