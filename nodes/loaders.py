@@ -44,8 +44,8 @@ class VIDiffModelLoader(io.ComfyNode):
     @classmethod
     def execute(cls, model_name, weight_dtype, beta_schedule="autoselect") -> io.NodeOutput:
         path = model_path(VIDIFF_FOLDER, model_name, "model_name")
-        model = load_vidiff(path, beta_schedule=beta_schedule)
-        return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), model_name))
+        model = load_vidiff(path, dtype=_dtype(weight_dtype), beta_schedule=beta_schedule)
+        return io.NodeOutput(HostVIDiff(model, model_name))
 
 
 class VIDiffModelFromParts(io.ComfyNode):
@@ -74,8 +74,9 @@ class VIDiffModelFromParts(io.ComfyNode):
     def execute(cls, unet_checkpoint, motion_module, weight_dtype, beta_schedule="autoselect") -> io.NodeOutput:
         unet_path = model_path("checkpoints", unet_checkpoint, "unet_checkpoint")
         motion_path = model_path(MOTION_FOLDER, motion_module, "motion_module")
-        model, _ = build_vidiff_from_parts(unet_path, motion_path, dtype=None, beta_schedule=beta_schedule)
-        return io.NodeOutput(HostVIDiff(model.to(_dtype(weight_dtype, model)), f"{unet_checkpoint} + {motion_module}"))
+        model, _ = build_vidiff_from_parts(unet_path, motion_path, dtype=_dtype(weight_dtype),
+                                           beta_schedule=beta_schedule)
+        return io.NodeOutput(HostVIDiff(model, f"{unet_checkpoint} + {motion_module}"))
 
 
 def model_path(folder: str, name: str, input_name: str) -> str:
@@ -88,5 +89,7 @@ def model_path(folder: str, name: str, input_name: str) -> str:
     return path
 
 
-def _dtype(choice, model):
-    return weight_dtype(choice, model.num_parameters()["total"])
+def _dtype(choice):
+    """The dtype as a function of the parameter count (what the host's `auto` needs), so the loaders
+    convert while reading, tensor by tensor."""
+    return lambda parameters: weight_dtype(choice, parameters)

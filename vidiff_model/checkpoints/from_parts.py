@@ -21,7 +21,7 @@ from .detect import identify, motion_version
 from .io import TensorFile
 from .ldm_unet import load_ldm_unet
 from .motion_module import load_motion_module, motion_layout
-from .state import LoadReport, empty_model, expected_shapes, materialize
+from .state import DTypeChoice, LoadReport, empty_model, expected_shapes, materialize
 
 UNET_KINDS = ("ip2p", "sd15")
 # With an explicit (non-SD-1.5) UNet config, shape checks decide; detection cannot name the size.
@@ -33,7 +33,7 @@ MOTION_BETA_SCHEDULE = "animatediff"  # every SD-1.5 version: linear betas 0.000
 
 
 def build_vidiff_from_parts(unet_path: str | os.PathLike, motion_path: str | os.PathLike, *,
-                            use_ema: bool = False, dtype: torch.dtype | None = torch.float32,
+                            use_ema: bool = False, dtype: DTypeChoice = torch.float32,
                             device: torch.device | str = "cpu",
                             image_instruction: ImageInstructionConfig | None = None,
                             unet_config: VideoUNetConfig | None = None,
@@ -45,12 +45,14 @@ def build_vidiff_from_parts(unet_path: str | os.PathLike, motion_path: str | os.
             checkpoint, LDM single-file layout (`model.diffusion_model.*`) or a bare LDM UNet.
         motion_path: AnimateDiff SD-1.5 motion module, v1/v2/v3, `.safetensors` or `.ckpt`.
         use_ema: take the UNet's EMA weights (`model_ema.*`).
-        dtype: weight dtype of the result (None keeps the files' dtypes).
+        dtype: weight dtype of the result (None keeps the files' dtypes), or a function of the parameter
+            count that returns one. Converting reads the files tensor by tensor, so the peak memory stays
+            near the result's size.
         image_instruction: add a freshly initialised image-instruction MLP (a training start).
         unet_config: a non-SD-1.5 size (tests); its motion length, mid block and norms come from the file.
         beta_schedule: autoselect (the motion module's: animatediff), sd15 or animatediff; recorded in the config.
     """
-    unet_file, motion_file = TensorFile(unet_path), TensorFile(motion_path)
+    unet_file, motion_file = TensorFile(unet_path, mmap=dtype is None), TensorFile(motion_path, mmap=dtype is None)
     unet_kind = identify(unet_file.shapes, unet_file.metadata)
     motion_kind = identify(motion_file.shapes, motion_file.metadata)
     if unet_kind.kind not in (UNET_KINDS_ANY_SIZE if unet_config else UNET_KINDS):

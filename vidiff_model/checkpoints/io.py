@@ -4,12 +4,19 @@ through `torch.load(weights_only=True)`.
 `TensorFile` exposes names and shapes without reading the tensors (safetensors' header), so a loader
 can identify a file and check every key before it reads gigabytes, and reads only what it uses
 (an IP2P checkpoint also holds a VAE, a text encoder and EMA copies).
+
+Memory: safetensors' own reader returns tensors backed by a memory map of the file, which is the fastest
+way to keep a file's dtype; but every page read stays in the process's resident memory as long as the
+map lives. A loader that converts (fp16 file -> fp32 model) opens the file with `mmap=False`: each
+tensor is then read into its own buffer, which is freed once it is converted.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import struct
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -21,14 +28,21 @@ from safetensors import SafetensorError, safe_open
 from ..errors import CheckpointError
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+# safetensors dtype names -> torch (https://github.com/huggingface/safetensors, format: 8-byte little-endian
+# header size, JSON header {name: {dtype, shape, data_offsets}}, then the data)
+_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+              "BOOL": torch.bool}
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
 class TensorFile:
     """Names, shapes and (on demand) tensors of one weight file."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, mmap: bool = True):
+        """`mmap=False`: read safetensors tensors into buffers of their own (see the module's docstring)."""
         self.path = Path(path)
+        self._mmap = mmap
         if not self.path.is_file():
             raise CheckpointError(self.path, "no such file")
         suffix = self.path.suffix.lower()
@@ -52,6 +66,15 @@ class TensorFile:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(self.path, f"not a readable safetensors file; it is truncated or corrupt ({e})") from None
         self._tensors: dict[str, torch.Tensor] | None = None
+        self._offsets: dict[str, tuple[torch.dtype, int, int]] = {}  # name -> (dtype, start, end) for plain reads
+        if not self._mmap:
+            with open(self.path, "rb") as f:
+                size = struct.unpack("<Q", f.read(8))[0]
+                header = json.loads(f.read(size))
+            for k, info in header.items():
+                if k != "__metadata__" and info["dtype"] in _ST_DTYPES:
+                    begin, end = info["data_offsets"]
+                    self._offsets[k] = (_ST_DTYPES[info["dtype"]], 8 + size + begin, 8 + size + end)
 
     def _open_pickle(self) -> None:
         obj = self._torch_load()
@@ -114,10 +137,24 @@ class TensorFile:
         """One tensor (read from disk now for safetensors)."""
         if self._tensors is not None:
             return self._tensors[key]
+        if key in self._offsets:
+            return self._read(key)
         try:
             return self._handle.get_tensor(key)
         except (SafetensorError, OSError) as e:
             raise CheckpointError(self.path, f"tensor '{key}' could not be read; the file is corrupt ({e})") from None
+
+    def _read(self, key: str) -> torch.Tensor:
+        """A safetensors tensor read into a buffer of its own (no memory map)."""
+        dtype, begin, end = self._offsets[key]
+        tensor = torch.empty(self._shapes[key], dtype=dtype)
+        buffer = tensor.reshape(-1).view(torch.uint8).numpy()
+        with open(self.path, "rb", buffering=0) as f:
+            f.seek(begin)
+            got = f.readinto(buffer) if end > begin else 0
+        if got != end - begin or buffer.nbytes != end - begin:
+            raise CheckpointError(self.path, f"tensor '{key}' could not be read; the file is truncated or corrupt")
+        return tensor
 
     def take(self, key: str) -> torch.Tensor:
         """One tensor, read for a single use: a `.ckpt`'s memory-mapped tensor is forgotten here, so the

@@ -17,7 +17,7 @@ from ..errors import CheckpointError, VIDiffError
 from ..model import VIDiffModel
 from .detect import VIDIFF_FORMAT, identify
 from .io import TensorFile, save_safetensors
-from .state import check_keys, empty_model, expected_shapes, materialize
+from .state import DTypeChoice, check_keys, empty_model, expected_shapes, materialize
 
 FORMAT_VERSION = "1"
 
@@ -55,15 +55,16 @@ def read_config(tf: TensorFile) -> VIDiffConfig:
         raise CheckpointError(tf.path, f"VIDiff checkpoint has an unreadable config in its metadata ({e})") from None
 
 
-def load_vidiff(path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
                 device: torch.device | str = "cpu", beta_schedule: str = "autoselect") -> VIDiffModel:
     """Load a VIDiff checkpoint.
 
     Args:
-        dtype: weight dtype of the result; None keeps the file's dtypes.
+        dtype: weight dtype of the result; None keeps the file's dtypes (memory-mapped, the fastest); or a
+            function of the parameter count that returns one.
         beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
     """
-    tf = TensorFile(path)
+    tf = TensorFile(path, mmap=dtype is None)
     config = read_config(tf)
     try:
         config = config.with_beta_schedule(beta_schedule)

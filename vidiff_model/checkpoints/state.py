@@ -14,7 +14,7 @@ from ..model import VIDiffModel
 
 MAX_NAMED = 5  # key names quoted in an error; the count says how many more
 # name -> tensor, or a zero-argument reader that returns it (read only when `materialize` gets to it)
-LazyState = dict[str, "torch.Tensor | Callable[[], torch.Tensor]"]
+LazyState = dict[str, torch.Tensor | Callable[[], torch.Tensor]]
 
 
 @dataclass
@@ -86,8 +86,12 @@ def expected_shapes(model: VIDiffModel) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+# a dtype, None (keep the files' dtypes), or a function of the model's parameter count that picks one
+DTypeChoice = torch.dtype | Callable[[int], torch.dtype] | None
+
+
 def materialize(model: VIDiffModel, state: LazyState, path, *,
-                dtype: torch.dtype | None, device: torch.device | str = "cpu") -> VIDiffModel:
+                dtype: DTypeChoice, device: torch.device | str = "cpu") -> VIDiffModel:
     """Put `state` (complete, checked) into a meta-device model, cast to `dtype` on `device`.
 
     `state` is consumed in its order, one tensor at a time: each entry is read (readers are called),
@@ -95,12 +99,15 @@ def materialize(model: VIDiffModel, state: LazyState, path, *,
     rather than the source's and the result's together. Pass readers (`TensorFile.reader`) or tensors
     nothing else holds.
     """
+    if callable(dtype):
+        dtype = dtype(model.num_parameters()["total"])
     converted: dict[str, torch.Tensor] = {}
     for key in list(state):
         source = state.pop(key)
         tensor = source() if callable(source) else source
         del source
-        converted[key] = tensor.to(device=device, dtype=dtype if (dtype and tensor.is_floating_point()) else tensor.dtype)
+        want = dtype if (dtype and tensor.is_floating_point()) else tensor.dtype
+        converted[key] = tensor.to(device=device, dtype=want)
         del tensor  # the source tensor goes here (unless it already had the wanted dtype and device)
     result = model.load_state_dict(converted, strict=False, assign=True)
     if result.missing_keys or result.unexpected_keys:  # check_keys ran first: this is a programming error
