@@ -51,10 +51,11 @@ def video_to_video(task: str, instruction: str, *, model: str = "loader", image_
     source = g.add("VAEEncode", pixels=frames, vae=[vae, 0])
     clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
     if model == "loader":
-        vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto")
+        vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto",
+                       beta_schedule="autoselect")
     else:
         vidiff = g.add("VIDiffModelFromParts", unet_checkpoint=MODEL_FILES["checkpoints"],
-                       motion_module=MODEL_FILES["animatediff_models"], weight_dtype="auto")
+                       motion_module=MODEL_FILES["animatediff_models"], weight_dtype="auto", beta_schedule="autoselect")
     encode = dict(vidiff_model=[vidiff, 0], clip=[clip, 0], instruction=instruction)
     if image_instruction:
         style = g.add("LoadImage", "Style image", image=INPUT_FILES["style"])
@@ -93,7 +94,8 @@ def compare_settings(task: str, instruction: str, settings: dict[str, dict], ste
     vae = g.add("VAELoader", vae_name=MODEL_FILES["vae"])
     source = g.add("VAEEncode", pixels=[parts, 0], vae=[vae, 0])
     clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
-    vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto")
+    vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto",
+                   beta_schedule="autoselect")
     instruction_node = g.add("VIDiffInstructionEncode", vidiff_model=[vidiff, 0], clip=[clip, 0],
                              instruction=instruction)
     for label, changes in settings.items():

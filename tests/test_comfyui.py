@@ -52,6 +52,10 @@ def test_nodes_are_listed_with_tooltips_and_categories(server):
     assert MODEL_FILES["animatediff_models"] in info["VIDiffModelFromParts"]["input"]["required"]["motion_module"][1]["options"]
     samplers = info["VIDiffSampler"]["input"]["required"]["sampler_name"][1]["options"]
     assert {"euler", "euler_ancestral", "ddim", "dpmpp_2m", "uni_pc"} <= set(samplers)
+    for node_id in ("VIDiffModelLoader", "VIDiffModelFromParts"):  # optional: older workflows still load
+        schedule = info[node_id]["input"]["optional"]["beta_schedule"]
+        assert schedule[1]["options"] == ["autoselect", "sd15", "animatediff"] and schedule[1]["default"] == "autoselect"
+        assert all(w in schedule[1]["tooltip"] for w in ("scaled_linear", "sqrt_linear", "AnimateDiff")), node_id
     templates = server.get("/workflow_templates")
     assert sorted(templates["ComfyUI-VIDiff"]) == sorted(UI)  # the UI workflows are in the template browser
 
