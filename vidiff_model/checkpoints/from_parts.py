@@ -21,7 +21,7 @@ from .detect import identify, motion_version
 from .io import TensorFile
 from .ldm_unet import load_ldm_unet
 from .motion_module import load_motion_module, motion_layout
-from .state import DTypeChoice, LoadReport, empty_model, expected_shapes, materialize
+from .state import DTypeChoice, LoadReport, empty_model, expected_shapes, materialize, resolve_dtype
 
 UNET_KINDS = ("ip2p", "sd15")
 # With an explicit (non-SD-1.5) UNet config, shape checks decide; detection cannot name the size.
@@ -52,7 +52,7 @@ def build_vidiff_from_parts(unet_path: str | os.PathLike, motion_path: str | os.
         unet_config: a non-SD-1.5 size (tests); its motion length, mid block and norms come from the file.
         beta_schedule: autoselect (the motion module's: animatediff), sd15 or animatediff; recorded in the config.
     """
-    unet_file, motion_file = TensorFile(unet_path, mmap=dtype is None), TensorFile(motion_path, mmap=dtype is None)
+    unet_file, motion_file = TensorFile(unet_path), TensorFile(motion_path)
     unet_kind = identify(unet_file.shapes, unet_file.metadata)
     motion_kind = identify(motion_file.shapes, motion_file.metadata)
     if unet_kind.kind not in (UNET_KINDS_ANY_SIZE if unet_config else UNET_KINDS):
@@ -75,6 +75,9 @@ def build_vidiff_from_parts(unet_path: str | os.PathLike, motion_path: str | os.
 
     model = empty_model(config)
     shapes = expected_shapes(model)
+    dtype = resolve_dtype(dtype, model)
+    unet_file.convert_to(dtype)
+    motion_file.convert_to(dtype)
     spatial = {k[len("unet."):]: s for k, s in shapes.items() if k.startswith("unet.") and "motion_modules" not in k}
     motion = {k[len("unet."):]: s for k, s in shapes.items() if k.startswith("unet.") and "motion_modules" in k}
 

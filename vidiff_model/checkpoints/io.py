@@ -7,8 +7,8 @@ can identify a file and check every key before it reads gigabytes, and reads onl
 
 Memory: safetensors' own reader returns tensors backed by a memory map of the file, which is the fastest
 way to keep a file's dtype; but every page read stays in the process's resident memory as long as the
-map lives. A loader that converts (fp16 file -> fp32 model) opens the file with `mmap=False`: each
-tensor is then read into its own buffer, which is freed once it is converted.
+map lives. A loader that converts (fp16 file -> fp32 model) says so with `convert_to`: tensors stored in
+another floating dtype are then read into buffers of their own, each freed once it is converted.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import struct
 import pickle
+import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,10 +39,9 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 class TensorFile:
     """Names, shapes and (on demand) tensors of one weight file."""
 
-    def __init__(self, path: str | os.PathLike, *, mmap: bool = True):
-        """`mmap=False`: read safetensors tensors into buffers of their own (see the module's docstring)."""
+    def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._mmap = mmap
+        self._convert_to: torch.dtype | None = None
         if not self.path.is_file():
             raise CheckpointError(self.path, "no such file")
         suffix = self.path.suffix.lower()
@@ -66,15 +65,14 @@ class TensorFile:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(self.path, f"not a readable safetensors file; it is truncated or corrupt ({e})") from None
         self._tensors: dict[str, torch.Tensor] | None = None
-        self._offsets: dict[str, tuple[torch.dtype, int, int]] = {}  # name -> (dtype, start, end) for plain reads
-        if not self._mmap:
-            with open(self.path, "rb") as f:
-                size = struct.unpack("<Q", f.read(8))[0]
-                header = json.loads(f.read(size))
-            for k, info in header.items():
-                if k != "__metadata__" and info["dtype"] in _ST_DTYPES:
-                    begin, end = info["data_offsets"]
-                    self._offsets[k] = (_ST_DTYPES[info["dtype"]], 8 + size + begin, 8 + size + end)
+        self._offsets: dict[str, tuple[torch.dtype, int, int]] = {}  # name -> (dtype, start, end) in the file
+        with open(self.path, "rb") as f:  # safe_open has read and checked this header already
+            size = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(size))
+        for k, info in header.items():
+            if k != "__metadata__" and info["dtype"] in _ST_DTYPES:
+                begin, end = info["data_offsets"]
+                self._offsets[k] = (_ST_DTYPES[info["dtype"]], 8 + size + begin, 8 + size + end)
 
     def _open_pickle(self) -> None:
         obj = self._torch_load()
@@ -137,12 +135,20 @@ class TensorFile:
         """One tensor (read from disk now for safetensors)."""
         if self._tensors is not None:
             return self._tensors[key]
-        if key in self._offsets:
-            return self._read(key)
+        stored = self._offsets[key][0] if key in self._offsets else None
+        if stored is not None and stored.is_floating_point and self._convert_to not in (None, stored):
+            return self._read(key)  # converted next: a buffer of its own, freed after the conversion
         try:
             return self._handle.get_tensor(key)
         except (SafetensorError, OSError) as e:
             raise CheckpointError(self.path, f"tensor '{key}' could not be read; the file is corrupt ({e})") from None
+
+    def convert_to(self, dtype: torch.dtype | None) -> "TensorFile":
+        """Tell the file which dtype the caller converts floating tensors to (None: they are kept as stored).
+        Safetensors tensors stored in another floating dtype are then read into buffers of their own, not
+        through the memory map, so each one is freed once it is converted."""
+        self._convert_to = dtype
+        return self
 
     def _read(self, key: str) -> torch.Tensor:
         """A safetensors tensor read into a buffer of its own (no memory map)."""

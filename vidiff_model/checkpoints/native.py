@@ -17,7 +17,7 @@ from ..errors import CheckpointError, VIDiffError
 from ..model import VIDiffModel
 from .detect import VIDIFF_FORMAT, identify
 from .io import TensorFile, save_safetensors
-from .state import DTypeChoice, check_keys, empty_model, expected_shapes, materialize
+from .state import DTypeChoice, check_keys, empty_model, expected_shapes, materialize, resolve_dtype
 
 FORMAT_VERSION = "1"
 
@@ -64,7 +64,7 @@ def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
             function of the parameter count that returns one.
         beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
     """
-    tf = TensorFile(path, mmap=dtype is None)
+    tf = TensorFile(path)
     config = read_config(tf)
     try:
         config = config.with_beta_schedule(beta_schedule)
@@ -72,5 +72,6 @@ def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
         raise VIDiffError(str(e)) from None
     model = empty_model(config)
     check_keys(tf.path, expected_shapes(model), tf.shapes, "VIDiff checkpoint for its stored config")
+    tf.convert_to(dtype := resolve_dtype(dtype, model))
     state = {k: tf.reader(k) for k in tf.keys()}  # read and converted one tensor at a time
     return materialize(model, state, tf.path, dtype=dtype, device=device)

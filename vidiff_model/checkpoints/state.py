@@ -90,6 +90,11 @@ def expected_shapes(model: VIDiffModel) -> dict[str, tuple]:
 DTypeChoice = torch.dtype | Callable[[int], torch.dtype] | None
 
 
+def resolve_dtype(dtype: DTypeChoice, model: VIDiffModel) -> torch.dtype | None:
+    """The dtype itself, for a function of the parameter count: what it picks for `model` (on meta)."""
+    return dtype(model.num_parameters()["total"]) if callable(dtype) else dtype
+
+
 def materialize(model: VIDiffModel, state: LazyState, path, *,
                 dtype: DTypeChoice, device: torch.device | str = "cpu") -> VIDiffModel:
     """Put `state` (complete, checked) into a meta-device model, cast to `dtype` on `device`.
@@ -99,8 +104,7 @@ def materialize(model: VIDiffModel, state: LazyState, path, *,
     rather than the source's and the result's together. Pass readers (`TensorFile.reader`) or tensors
     nothing else holds.
     """
-    if callable(dtype):
-        dtype = dtype(model.num_parameters()["total"])
+    dtype = resolve_dtype(dtype, model)
     converted: dict[str, torch.Tensor] = {}
     for key in list(state):
         source = state.pop(key)
