@@ -13,13 +13,13 @@ register_routes()
 
 from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
-from .mini_files import VIDiffLoadSampleClip  # noqa: E402
+from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip  # noqa: E402
 from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
 from .video_tasks import VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics  # noqa: E402
 
 NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
-    VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip,
+    VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip, VIDiffDegradeVideo,
 ]
 
 

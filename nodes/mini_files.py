@@ -10,6 +10,7 @@ from comfy_api.latest import io
 
 from ..vidiff_model.mini import EXAMPLES_DIR, MINI_TEXT_ENCODER, MODELS_DIR
 from ..vidiff_model.mini.samples import list_sample_clips, load_sample_clip
+from ..vidiff_model.mini.tasks import degrade_frames
 from ..vidiff_model.mini.text_encoder import ensure_clip_l
 from .host import VIDIFF_FOLDER
 
@@ -58,3 +59,35 @@ class VIDiffLoadSampleClip(io.ComfyNode):
     def execute(cls, clip, frames=0) -> io.NodeOutput:
         images, fps = load_sample_clip(clip, frames)  # a VIDiffError (ValueError) names the input
         return io.NodeOutput(images, fps, int(images.shape[0]))
+
+
+DEGRADATIONS = {"grayscale": "recolor", "haze": "dehaze", "blur": "deblur", "holes": "inpaint"}
+
+
+class VIDiffDegradeVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffDegradeVideo",
+            display_name="VIDiff Degrade Video",
+            category="VIDiff/tasks",
+            description="Degrades clean frames the way vidiff-mini was trained (grayscale, synthetic haze, motion or "
+                        "defocus blur, drifting holes), to try a restoration and score it against the clean frames.",
+            inputs=[
+                io.Image.Input("images", tooltip="Clean video frames."),
+                io.Combo.Input("degradation", options=list(DEGRADATIONS), default="haze",
+                               tooltip="grayscale (for recolor), haze (dehaze), blur (deblur), holes (inpaint)."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1,
+                             tooltip="Draws the haze depth and density, the blur kernel or the holes."),
+            ],
+            outputs=[
+                io.Image.Output(display_name="images", tooltip="The degraded frames."),
+                io.Mask.Output(display_name="mask", tooltip="The holes per frame (1 = missing); zeros for the other "
+                                                            "degradations."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, images, degradation, seed) -> io.NodeOutput:
+        degraded, mask = degrade_frames(images, DEGRADATIONS[degradation], seed)
+        return io.NodeOutput(degraded, mask)

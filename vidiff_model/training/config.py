@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import TrainConfigError
-from .sources import TASKS
+from .sources import STYLE_TASK_PREFIX, TASKS
 
 
 @dataclass
 class SourceConfig:
     """One dataset (see `sources.py` for the layouts)."""
 
-    type: str  # videos | paired | segmentation | editing | text_video
-    path: str | None = None  # videos: the folder
-    tasks: list[str] | None = None  # videos: which of recolor/inpaint/dehaze/deblur to make (default all)
+    type: str  # videos | paired | segmentation | editing | text_video | latents
+    path: str | None = None  # videos: the folder; latents: the folder of vidiff_model.mini.latents
+    tasks: list[str] | None = None  # videos: which of recolor/inpaint/dehaze/deblur to make (default all); latents: which to use
     root: str | None = None  # paired, segmentation
     task: str | None = None  # paired: dehaze or deblur
     input: str | None = None  # paired: e.g. "hazy/{clip}"
@@ -61,7 +61,7 @@ class ModelInitConfig:
     unet: str | None = None
     motion_module: str | None = None
     use_ema: bool = False  # take the single file's EMA UNet weights
-    random: str | None = None  # "tiny" or "sd15": fresh weights (tests, ablations)
+    random: str | None = None  # "tiny", "mini" or "sd15": fresh weights (tests, vidiff-mini, ablations)
     image_instruction: bool = True  # stage 3: give the model an image-instruction MLP (fresh if absent)
 
 
@@ -136,16 +136,20 @@ class TrainConfig:
         need(d.drop_text + d.drop_video + d.drop_both <= 1, "data.drop_text + drop_video + drop_both exceeds 1")
         need(bool(d.sources), "data.sources: give at least one dataset")
         for task in d.task_weights:
-            need(task in TASKS, f"data.task_weights: unknown task {task!r}; tasks are {', '.join(TASKS)}")
+            need(task in TASKS or task.startswith(STYLE_TASK_PREFIX),
+                 f"data.task_weights: unknown task {task!r}; tasks are {', '.join(TASKS)} and style:NAME")
         m = self.model
         starts = [bool(m.vidiff), bool(m.unet or m.motion_module), bool(m.random)]
         need(sum(starts) == 1, "model: give exactly one start: vidiff: FILE, or unet: FILE with motion_module: FILE, "
-                               "or random: tiny|sd15")
+                               "or random: tiny|mini|sd15")
         need(not (m.unet or m.motion_module) or bool(m.unet and m.motion_module),
              "model: unet and motion_module go together (SD-1.5/IP2P single file + AnimateDiff motion module)")
-        need(m.random in (None, "tiny", "sd15"), f"model.random: {m.random!r}; choose tiny or sd15")
+        need(m.random in (None, "tiny", "mini", "sd15"), f"model.random: {m.random!r}; choose tiny, mini or sd15")
         need(bool(self.encoders.text_encoder), "encoders.text_encoder: a local CLIP text encoder folder is required")
-        need(bool(self.encoders.vae), "encoders.vae: a local SD VAE (file or AutoencoderKL folder) is required")
+        only_latents = all(src.type == "latents" for src in d.sources)
+        need(bool(self.encoders.vae) or (only_latents and self.validation.samples == 0),
+             "encoders.vae: a local SD VAE (file or AutoencoderKL folder) is required (only a run on precomputed "
+             "latents with validation.samples: 0 does without)")
 
 
 PATH_KEYS = {"path", "root", "jsonl", "vidiff", "unet", "motion_module", "text_encoder", "tokenizer",

@@ -100,14 +100,16 @@ class FrozenEncoders:
             self.image = load("image_encoder", cfg.image_encoder,
                               lambda: CLIPImageInstructionEncoder.from_pretrained(cfg.image_encoder))
             self.image.vision_model.to(device)
-        self.vae = load("vae", cfg.vae, lambda: load_vae(cfg.vae))
-        self.vae.requires_grad_(False).eval().to(device)
-        self.scaling_factor = float(self.vae.config.scaling_factor)
+        self.vae = None  # not needed when every dataset is precomputed latents
+        if cfg.vae:
+            self.vae = load("vae", cfg.vae, lambda: load_vae(cfg.vae))
+            self.vae.requires_grad_(False).eval().to(device)
         self.cache = Path(cfg.latent_cache) if cfg.latent_cache else None
         if self.cache:
             self.cache.mkdir(parents=True, exist_ok=True)
         self._vae_id = hashlib.sha1(str(Path(cfg.vae).resolve()).encode()).hexdigest()[:8]
         self._null: torch.Tensor | None = None
+        self._text_cache: dict[str, torch.Tensor] = {}
 
     @property
     def text_width(self) -> int:
@@ -119,11 +121,16 @@ class FrozenEncoders:
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """(B, 77, D) CLIP hidden states; "" is the null instruction."""
-        try:
-            return self.text.encode(texts)
-        except VIDiffError as e:
-            raise VIDiffError(f"training data: {e}") from None
+        """(B, 77, D) CLIP hidden states; "" is the null instruction. Each distinct text is encoded once
+        (instructions come from a few templates, and the encoder is frozen)."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        if new:
+            try:
+                for text, hidden in zip(new, self.text.encode(new)):
+                    self._text_cache[text] = hidden
+            except VIDiffError as e:
+                raise VIDiffError(f"training data: {e}") from None
+        return torch.stack([self._text_cache[t] for t in texts])
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..checkpoints.from_parts import build_vidiff_from_parts
 from ..checkpoints.native import load_vidiff
-from ..config import ImageInstructionConfig, VIDiffConfig, sd15_config, tiny_config
+from ..config import ImageInstructionConfig, VIDiffConfig, mini_config, sd15_config, tiny_config
 from ..instruction import ImageInstructionMLP, join_instruction
 from ..model import VIDiffModel
 from .config import TrainConfig
@@ -32,8 +32,8 @@ def starting_model(cfg: TrainConfig, text_width: int, image_width: int | None) -
     want_image = cfg.stage == "v2v" and m.image_instruction
     notes: list[str] = []
     if m.random:
-        config = tiny_config(image_instruction=False, cross_attention_dim=text_width) if m.random == "tiny" \
-            else sd15_config()
+        config = {"tiny": lambda: tiny_config(image_instruction=False, cross_attention_dim=text_width),
+                  "mini": mini_config, "sd15": sd15_config}[m.random]()
         if want_image:
             config = config.with_image_instruction(_image_config(text_width, image_width, m.random))
         model = VIDiffModel(config)

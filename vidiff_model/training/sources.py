@@ -33,6 +33,7 @@ from .frames import VIDEO_SUFFIXES, count_frames, fit_frames, frame_files, read_
 from .templates import instruction_for
 
 TASKS = ("recolor", "inpaint", "dehaze", "deblur", "segmentation", "editing", "t2v")
+STYLE_TASK_PREFIX = "style:"  # style:NAME, text style edits with a classical target (precomputed latents)
 PLAIN_VIDEO_TASKS = ("recolor", "inpaint", "dehaze", "deblur")
 SEGMENTATION_COLORS = ("red", "green", "blue", "yellow")
 
@@ -44,6 +45,7 @@ class Triplet:
     target: torch.Tensor  # (F, H, W, 3)
     instruction: str
     origin: str  # the file(s) it came from, for error messages
+    latent: bool = False  # source/target are raw VAE latents (F, 4, h, w), not frames (precomputed)
 
 
 @dataclass(frozen=True)

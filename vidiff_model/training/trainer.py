@@ -159,10 +159,14 @@ class Trainer:
     def loss(self, batch: dict) -> torch.Tensor:
         device, enc = self.accelerator.device, self.encoders
         has_source = batch["has_source"].to(device)
-        x0 = enc.encode_video(batch["target"]) * self.scale  # (B, 4, F, h, w) scaled
-        source = torch.zeros_like(x0)  # raw latents; zeros = the null video
-        if bool(has_source.any()):
-            source[has_source] = enc.encode_video(batch["source"][has_source.cpu()])
+        if batch["latent"]:  # precomputed raw latents (B, F, 4, h, w); dropped videos are already zeros
+            x0 = batch["target"].to(device).transpose(1, 2) * self.scale  # (B, 4, F, h, w) scaled
+            source = batch["source"].to(device).transpose(1, 2)
+        else:
+            x0 = enc.encode_video(batch["target"]) * self.scale  # (B, 4, F, h, w) scaled
+            source = torch.zeros_like(x0)  # raw latents; zeros = the null video
+            if bool(has_source.any()):
+                source[has_source] = enc.encode_video(batch["source"][has_source.cpu()])
         text = enc.encode_text(batch["text"])  # (B, 77, D)
         image = enc.encode_images(batch["image"]) if enc.image is not None else None  # (B, E)
         drawn = [_sample_noise(self.cfg.seed, int(i), tuple(x0.shape[1:])) for i in batch["index"]]

@@ -50,7 +50,13 @@ def build_source(cfg: SourceConfig, shape: Shape, where: str) -> Source:
     if cfg.type == "text_video":
         need("jsonl")
         return TextVideos(cfg.jsonl, shape)
-    raise TrainConfigError(f"{where}.type: {cfg.type!r}; choose videos, paired, segmentation, editing or text_video")
+    if cfg.type == "latents":
+        need("path")
+        from .latent_clips import LatentClips
+
+        return LatentClips(cfg.path, shape, tuple(cfg.tasks) if cfg.tasks else None)
+    raise TrainConfigError(f"{where}.type: {cfg.type!r}; choose videos, paired, segmentation, editing, text_video "
+                           "or latents")
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Example:
     has_source: bool
     has_image: bool
     index: int
+    latent: bool = False  # source/target are raw latents (F, 4, h, w)
 
 
 def warn(message: str) -> None:
@@ -171,13 +178,15 @@ class TripletStream(torch.utils.data.Dataset):
             image = torch.zeros_like(image)
         if drop_video or not has_source:
             source, has_source = torch.zeros_like(target), False
-        return Example(t.task, source, target, text, image, has_source, has_image, index)
+        return Example(t.task, source, target, text, image, has_source, has_image, index, t.latent)
 
 
 def collate(examples: list[Example]) -> dict:
+    assert len({e.latent for e in examples}) == 1, "a batch mixes latent and pixel examples: use one kind of dataset"
     return {
+        "latent": examples[0].latent,
         "task": [e.task for e in examples],
-        "source": torch.stack([e.source for e in examples]),  # (B, F, H, W, 3)
+        "source": torch.stack([e.source for e in examples]),  # (B, F, H, W, 3), latents (B, F, 4, h, w)
         "target": torch.stack([e.target for e in examples]),  # (B, F, H, W, 3)
         "text": [e.text for e in examples],
         "image": torch.stack([e.image for e in examples]),  # (B, H, W, 3)

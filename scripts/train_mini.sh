@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Train vidiff-mini from scratch on a CPU, every step seeded, and put the results where the pack ships them:
+#   models/vae/vidiff_mini_vae.safetensors, models/vidiff/vidiff_mini.safetensors, examples/vidiff_mini_sample.webp
+# Stages (each resumes where it stopped when run again): footage -> split -> autoencoder -> latents -> UNet.
+# The text encoder is not trained: it is generated from a fixed seed (vidiff_model.mini.text_encoder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_venv.sh
+bash scripts/provision_comfyui.sh >/dev/null  # the CLIP tokenizer files (comfy/sd1_tokenizer)
+PY=.venv/bin/python
+AE_STEPS=${AE_STEPS:-1000}
+$PY -m vidiff_model.mini.data data/mini                                   # 78 clips -> 70 train / 8 validation
+$PY -m vidiff_model.mini.text_encoder                                     # models/text_encoders/vidiff_mini_clip_l.safetensors
+nice -n 5 $PY -W ignore -m vidiff_model.mini.autoencoder --data data/mini --out runs/mini_vae --steps "$AE_STEPS"
+mkdir -p models/vae models/vidiff
+cp runs/mini_vae/vidiff_mini_vae.safetensors models/vae/vidiff_mini_vae.safetensors
+$PY -W ignore -m vidiff_model.mini.latents --data data/mini --vae models/vae/vidiff_mini_vae.safetensors
+$PY -W ignore -m vidiff_model.train --config configs/train/mini.yaml "$@"
+cp runs/mini/vidiff.safetensors models/vidiff/vidiff_mini.safetensors
+$PY -m vidiff_model.mini.sample_clip data/mini examples/vidiff_mini_sample.webp
