@@ -40,11 +40,11 @@ class VIDiffLoadSampleClip(io.ComfyNode):
             node_id="VIDiffLoadSampleClip",
             display_name="VIDiff Load Sample Clip",
             category="VIDiff/loaders",
-            description="Loads one of the short video clips shipped in the pack's examples/ folder as frames, so "
+            description="Loads one of the short video clips shipped in the pack's sample_clips/ folder as frames, so "
                         "the vidiff-mini workflows run without any file in ComfyUI's input folder.",
             inputs=[
                 io.Combo.Input("clip", options=list_sample_clips(),
-                               tooltip=f"A clip from the pack's examples folder ({EXAMPLES_DIR})."),
+                               tooltip=f"A clip from the pack's sample_clips folder ({EXAMPLES_DIR})."),
                 io.Int.Input("frames", default=0, min=0, max=100000, optional=True,
                              tooltip="Keep only the first this many frames; 0 keeps all."),
             ],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train vidiff-mini from scratch on a CPU, every step seeded, and put the results where the pack ships them:
-#   models/vae/vidiff_mini_vae.safetensors, models/vidiff/vidiff_mini.safetensors, examples/vidiff_mini_sample.webp
+#   models/vae/vidiff_mini_vae.safetensors, models/vidiff/vidiff_mini.safetensors, sample_clips/vidiff_mini_sample.webp
 # Stages (each resumes where it stopped when run again): footage -> split -> autoencoder -> latents -> UNet.
 # The text encoder is not trained: it is generated from a fixed seed (vidiff_model.mini.text_encoder).
 set -euo pipefail
@@ -17,4 +17,4 @@ cp runs/mini_vae/vidiff_mini_vae.safetensors models/vae/vidiff_mini_vae.safetens
 $PY -W ignore -m vidiff_model.mini.latents --data data/mini --vae models/vae/vidiff_mini_vae.safetensors
 $PY -W ignore -m vidiff_model.train --config configs/train/mini.yaml "$@"
 cp runs/mini/vidiff.safetensors models/vidiff/vidiff_mini.safetensors
-$PY -m vidiff_model.mini.sample_clip data/mini examples/vidiff_mini_sample.webp
+$PY -m vidiff_model.mini.sample_clip data/mini sample_clips/vidiff_mini_sample.webp

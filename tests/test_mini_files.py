@@ -141,7 +141,7 @@ def test_load_sample_clip(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample_clip():
-    """The shipped sample clip's name, or (until it lands) a temporary 64x48 clip in the pack's examples/."""
+    """The shipped sample clip's name, or (until it lands) a temporary 64x48 clip in the pack's sample_clips/."""
     if SAMPLE_CLIP.is_file():
         yield SAMPLE_CLIP.name
         return

@@ -1,6 +1,6 @@
 """Write the pack's sample clip from a validation clip (never a training one): lossless animated WebP.
 
-    python -m vidiff_model.mini.sample_clip data/mini examples/vidiff_mini_sample.webp
+    python -m vidiff_model.mini.sample_clip data/mini sample_clips/vidiff_mini_sample.webp
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pack's shipped sample clips (`examples/`), read for the sample-clip loader node and the tests,
+"""The pack's shipped sample clips (`sample_clips/`), read for the sample-clip loader node and the tests,
 so the mini workflows run without anything in the host's input folder."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def load_sample_clip(name: str, frames: int = 0, folder: str | os.PathLike = EXA
     """Args:
         name: a file name from `list_sample_clips(folder)`.
         frames: keep the first `frames` frames; 0 keeps all.
-        folder: where the clips are (the pack's `examples/`).
+        folder: where the clips are (the pack's `sample_clips/`).
     Returns:
         ((F, H, W, 3) float frames in [0, 1], fps).
     """
