@@ -111,9 +111,70 @@ def compare_settings(task: str, instruction: str, settings: dict[str, dict], ste
     return g.nodes
 
 
+MINI = {"vae": "vidiff_mini_vae.safetensors", "clip": "vidiff_mini_clip_l.safetensors",
+        "vidiff": "vidiff_mini.safetensors", "clip_file": "vidiff_mini_sample.webp"}
+MINI_RESTORATIONS = {  # task -> (VIDiffDegradeVideo's degradation, the instruction, a preset the model was trained on)
+    "recolor": ("grayscale", "Convert the grayscale clip into a colorful masterpiece"),
+    "dehaze": ("haze", "Remove the applied haze from this video"),
+    "deblur": ("blur", "Enhance the clarity of this blurry video"),
+    "inpaint": ("holes", "Repair the video with missing parts"),
+}
+
+
+def mini_graph(task: str, instruction: str, *, degradation: str | None = None, frames: int = 16,
+               long_video: dict | None = None) -> dict:
+    """vidiff-mini on the pack's sample clip, runnable on a CPU as it is: the shipped model, autoencoder and
+    text encoder. With a degradation: degrade → restore → score, the metrics shown on the node for the
+    degraded input and for the result, both against the clean clip."""
+    g = Graph()
+    clip = g.add("VIDiffLoadSampleClip", "Sample clip (validation split)", clip=MINI["clip_file"], frames=frames)
+    clean = [clip, 0]
+    frames_in = clean
+    if degradation:
+        frames_in = [g.add("VIDiffDegradeVideo", f"Degrade ({degradation})", images=clean, degradation=degradation,
+                           seed=0), 0]
+    vae = g.add("VAELoader", "vidiff-mini autoencoder", vae_name=MINI["vae"])
+    source = g.add("VAEEncode", pixels=frames_in, vae=[vae, 0])
+    text = g.add("CLIPLoader", "vidiff-mini text encoder", clip_name=MINI["clip"], type="stable_diffusion",
+                 device="default")
+    vidiff = g.add("VIDiffModelLoader", "vidiff-mini", model_name=MINI["vidiff"], weight_dtype="auto",
+                   beta_schedule="autoselect")
+    instruction_node = g.add("VIDiffInstructionEncode", vidiff_model=[vidiff, 0], clip=[text, 0],
+                             instruction=instruction)
+    sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+                   steps=20, video_cfg=1.5, text_cfg=7.5, sampler_name="euler", scheduler="normal")
+    if long_video:
+        sampler["long_video"] = [g.add("VIDiffLongVideo", **long_video), 0]
+    result = g.add("VIDiffSampler", **sampler)
+    images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+    if degradation:
+        g.add("VIDiffVideoMetrics", "Degraded input vs clean", prediction=frames_in, reference=clean,
+              warping_error=True)
+        g.add("VIDiffVideoMetrics", "Result vs clean", prediction=[images, 0], reference=clean, warping_error=True)
+        g.add("SaveAnimatedWEBP", "Save degraded input", images=frames_in, filename_prefix=f"VIDiff/mini_{task}_input",
+              fps=[clip, 1], lossless=False, quality=90, method="default")
+    g.add("SaveAnimatedWEBP", "Save result", images=[images, 0], filename_prefix=f"VIDiff/mini_{task}", fps=[clip, 1],
+          lossless=False, quality=90, method="default")
+    return g.nodes
+
+
+def mini_workflows() -> dict[str, dict]:
+    """vidiff_mini_<task>: every task the shipped mini model was trained on, on the shipped sample clip."""
+    from vidiff_model.mini.styles import STYLES
+
+    out = {f"mini_{task}": mini_graph(task, text, degradation=d) for task, (d, text) in MINI_RESTORATIONS.items()}
+    for name, style in STYLES.items():
+        out[f"mini_style_{name}"] = mini_graph(f"style_{name}", style.templates[0])
+    out["mini_long_video"] = mini_graph(
+        "long_video", MINI_RESTORATIONS["recolor"][1], degradation="grayscale", frames=0,
+        long_video=dict(clip_length=16, overlap=4, mode="autoregressive", weighting="pyramid"))
+    return out
+
+
 def workflows() -> dict[str, dict]:
-    """Every task, with instructions in the paper's phrasing."""
+    """Every task, with instructions in the paper's phrasing (the mini ones first)."""
     return {
+        **mini_workflows(),
         "recolor": video_to_video("recolor", "Convert the grayscale clip into a colorful masterpiece"),
         "dehaze": video_to_video("dehaze", "Remove the applied haze from this video"),
         "deblur": video_to_video("deblur", "Enhance the clarity of this blurry video"),

@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
 bash scripts/provision_comfyui.sh >/dev/null  # the CLIP tokenizer files (comfy/sd1_tokenizer)
 PY=.venv/bin/python
-AE_STEPS=${AE_STEPS:-1000}
+AE_STEPS=${AE_STEPS:-1000}   # the autoencoder's learning-rate schedule ...
+AE_STOP=${AE_STOP:-500}      # ... and where the shipped one stopped (CPU time; see README)
+UNET_STEPS=${UNET_STEPS:-}   # empty: configs/train/mini.yaml's max_steps
 $PY -m vidiff_model.mini.data data/mini                                   # 78 clips -> 70 train / 8 validation
 $PY -m vidiff_model.mini.text_encoder                                     # models/text_encoders/vidiff_mini_clip_l.safetensors
-nice -n 5 $PY -W ignore -m vidiff_model.mini.autoencoder --data data/mini --out runs/mini_vae --steps "$AE_STEPS"
+nice -n 5 $PY -W ignore -m vidiff_model.mini.autoencoder --data data/mini --out runs/mini_vae --steps "$AE_STEPS" --stop-at "$AE_STOP"
 mkdir -p models/vae models/vidiff
 cp runs/mini_vae/vidiff_mini_vae.safetensors models/vae/vidiff_mini_vae.safetensors
-$PY -W ignore -m vidiff_model.mini.latents --data data/mini --vae models/vae/vidiff_mini_vae.safetensors
-$PY -W ignore -m vidiff_model.train --config configs/train/mini.yaml "$@"
+$PY -W ignore -m vidiff_model.mini.latents --data data/mini --vae models/vae/vidiff_mini_vae.safetensors --chunks 1
+$PY -W ignore -m vidiff_model.train --config configs/train/mini.yaml ${UNET_STEPS:+--max-steps "$UNET_STEPS"}
 cp runs/mini/vidiff.safetensors models/vidiff/vidiff_mini.safetensors
 $PY -m vidiff_model.mini.sample_clip data/mini sample_clips/vidiff_mini_sample.webp

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from comfy_harness import API, ROOT, UI
+from comfy_harness import API_ALL, ROOT, UI
 
 pytestmark = pytest.mark.comfyui
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,7 +71,7 @@ def test_workflow_loads_and_converts_to_an_accepted_prompt(server, page, name):
         id: n.id, type: n.type, known: !!LiteGraph.registered_node_types[n.type],
         widgets: Object.fromEntries((n.widgets || []).map(w => [w.name, w.value]))}))""")
     assert all(n["known"] for n in report), [n["type"] for n in report if not n["known"]]
-    api = API[name.removeprefix("vidiff_")]
+    api = API_ALL[name.removeprefix("vidiff_")]
     for node in report:  # every widget value of the API workflow landed in the widget of that name
         for key, value in api[str(node["id"])]["inputs"].items():
             if not isinstance(value, list) and key in node["widgets"]:

@@ -135,7 +135,9 @@ def psnr_on(ae, clips: dict[str, np.ndarray], scale: float = 1.0, shift: float =
 
 
 def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: int = 64, lr: float = 1e-3,
-          seed: int = 0, latent_noise: float = 0.1, save_every: int = 250) -> Path:
+          seed: int = 0, latent_noise: float = 0.1, save_every: int = 250, stop_at: int | None = None) -> Path:
+    """Train (or resume) and export. `stop_at` ends the run early on the `steps`-long learning-rate schedule
+    (the result is the same as an uninterrupted run's weights at that step)."""
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     clips = load_clips(data / "train")
@@ -151,7 +153,7 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
         print(f"resumed at step {step}", flush=True)
     log = (out / "log.csv").open("a")
     clock = time.perf_counter()
-    while step < steps:
+    while step < min(steps, stop_at or steps):
         rng = np.random.default_rng([seed, step])
         g = torch.Generator().manual_seed(seed * 100_003 + step)
         for group in opt.param_groups:  # cosine decay to 10 %
@@ -169,7 +171,7 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
             log.write(f"{step},{loss.item():.5f},{took / 25:.3f}\n")
             log.flush()
             print(f"step {step}/{steps} loss {loss.item():.4f} {took / 25:.2f} s/step", flush=True)
-        if step % save_every == 0 or step == steps:
+        if step % save_every == 0 or step in (steps, stop_at):
             torch.save({"model": ae.state_dict(), "optimizer": opt.state_dict(), "step": step}, out / "state.tmp")
             (out / "state.tmp").replace(state_file)
     return export(ae, data, out / "vidiff_mini_vae.safetensors")
@@ -202,12 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--crop", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop-at", type=int, default=None, help="end at this step of the --steps schedule")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     start = time.perf_counter()
-    train(a.data, a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed)
+    train(a.data, a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, stop_at=a.stop_at)
     print(f"done in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
 
 
