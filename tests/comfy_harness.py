@@ -131,6 +131,7 @@ class ComfyServer:
     workdir: Path
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the server process
 
     @property
     def url(self) -> str:
@@ -146,7 +147,7 @@ class ComfyServer:
                           + "".join(f"  {folder}: {folder}\n" for folder in [*MODEL_FILES, "vidiff_metrics"]))
         self.log = open(self.workdir / "comfyui.log", "w")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # never the pack root (its nodes/)
-        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(
             [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
              "--extra-model-paths-config", str(config), "--input-directory", str(self.workdir / "input"),

@@ -1,0 +1,162 @@
+"""The API client, `python -m vidiff_model.remote`, against a real ComfyUI server, run as a user runs it (a
+subprocess): every API workflow of the pack end to end, the one-line errors, and resumable batches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from comfy_harness import API_ALL, ROOT, _free_port, write_video
+from remote_harness import JOB_WORKFLOW, cli, cli_popen, job_args, sha, write_videos
+
+pytestmark = pytest.mark.comfyui
+
+
+def test_the_client_imports_neither_comfyui_nor_torch():
+    code = ("import sys, vidiff_model.remote.cli, vidiff_model.remote.__main__; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    loaded = set(json.loads(out.stdout.replace("'", '"')))
+    assert not loaded & {"torch", "comfy", "comfy_api", "folder_paths", "nodes", "server", "numpy", "websocket"}
+
+
+def _fast_sets(prompt: dict) -> list[str]:
+    """--set values for a quick run: 1 step with one forward (cfgs 1), 8 sample-clip frames, long videos in clips
+    of 4 sharing 1."""
+    sets = []
+    for node_id, node in prompt.items():
+        if node["class_type"] == "VIDiffSampler":
+            sets += [f"{node_id}.steps=1", f"{node_id}.video_cfg=1", f"{node_id}.text_cfg=1.0"]
+        elif node["class_type"] == "VIDiffLoadSampleClip":
+            sets.append(f"{node_id}.frames=8")
+        elif node["class_type"] == "VIDiffLongVideo":
+            sets += [f"{node_id}.clip_length=4", f"{node_id}.overlap=1"]
+    return [a for s in sets for a in ("--set", s)]
+
+
+@pytest.mark.parametrize("name", sorted(API_ALL))
+def test_every_api_workflow_runs_through_the_client(server, tmp_path, name):
+    prompt = API_ALL[name]
+    args = ["run", "--server", server.url, "--workflow", f"workflows/api/{name}.json", "--out", str(tmp_path / "out"),
+            *_fast_sets(prompt)]
+    uploads = any(n["class_type"] == "LoadVideo" for n in prompt.values())
+    if uploads:  # the README's workflows: the user's video, uploaded into the server's input folder
+        video = tmp_path / f"upload_{name}.mp4"
+        write_video(video, 8, 64, 48, 8)
+        args += ["--video", str(video)]
+    start = time.monotonic()
+    out = cli(*args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    print(f"{name}: {time.monotonic() - start:.1f} s")
+    if uploads:
+        assert sha(server.workdir / "input" / video.name) == sha(video)
+    files = [line for line in out.stdout.splitlines() if line.startswith(str(tmp_path))]
+    saves = sum(n["class_type"] in ("SaveVideo", "SaveAnimatedWEBP") for n in prompt.values())
+    assert len(files) >= saves > 0, out.stdout
+    for f in files:  # byte for byte what the server saved
+        rel = f[len(str(tmp_path / "out")) + 1:]
+        assert sha(server.workdir / "output" / rel) == sha(tmp_path / "out" / rel)
+    if any(n["class_type"] == "VIDiffVideoMetrics" for n in prompt.values()):
+        assert "psnr" in out.stdout  # the nodes' text outputs are printed too
+    if "long_video" in name:  # 8 frames in clips of 4 sharing 1: the pack's progress event says clip 3 of 3
+        assert "clip 3/3" in out.stderr, out.stderr
+
+
+def _one_line_error(out: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    assert out.returncode == code, (out.returncode, out.stderr)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr, out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_error_no_server_at_the_url(tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"
+    out = cli("run", "--server", url, "--workflow", str(JOB_WORKFLOW), "--out", str(tmp_path), "--quiet")
+    _one_line_error(out, 3, "no ComfyUI server at " + url)
+
+
+def test_error_ui_workflow_instead_of_api(server, tmp_path):
+    out = cli("run", "--server", server.url, "--workflow", "workflows/vidiff_recolor.json", "--out", str(tmp_path))
+    _one_line_error(out, 2, "UI-format", "workflows/api/recolor.json")
+
+
+def test_error_unknown_node_or_input_in_set(server, tmp_path):
+    base = ["run", "--server", server.url, "--workflow", str(JOB_WORKFLOW), "--out", str(tmp_path)]
+    line = _one_line_error(cli(*base, "--set", "Sampler.steps=3"), 2, "no node 'Sampler'")
+    assert "8 (VIDiffSampler)" in line and '1 "Source video" (LoadVideo)' in line  # the nodes, listed
+    line = _one_line_error(cli(*base, "--set", "VIDiffSampler.step=3"), 2, "has no input 'step'")
+    assert "steps" in line and "text_cfg" in line and "long_video" in line  # optional inputs, from /object_info
+    _one_line_error(cli(*base, "--set", "VIDiffSampler.source=3"), 2, "connected to node 4")
+    _one_line_error(cli(*base, "--set", "steps=3"), 2, "NODE.INPUT=VALUE")
+
+
+def test_error_file_that_is_not_a_video(server, tmp_path):
+    base = ["run", "--server", server.url, "--workflow", str(JOB_WORKFLOW), "--out", str(tmp_path)]
+    renamed = tmp_path / "holiday.mp4"
+    renamed.write_text("not a video")
+    _one_line_error(cli(*base, "--video", str(renamed)), 2, str(renamed), "not a video")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    _one_line_error(cli(*base, "--video", str(notes)), 2, str(notes), "not a video")
+    mini = ["run", "--server", server.url, "--workflow", "workflows/api/mini_recolor.json", "--out", str(tmp_path)]
+    _one_line_error(cli(*mini, "--video", str(renamed)), 2, "no LoadVideo node", "VIDiffLoadSampleClip")
+
+
+def test_error_prompt_rejected_by_the_server(server, tmp_path):
+    out = cli("run", *job_args(server, "--out", str(tmp_path), "--set", "VIDiffSampler.steps=0"))
+    _one_line_error(out, 1, "rejected", "node 8 (VIDiffSampler) input steps", "smaller than min of 1")
+
+
+def test_error_node_fails_while_running(server, tmp_path):
+    out = cli("run", *job_args(server, "--out", str(tmp_path), "--set", "7.instruction=" + "word " * 100))
+    _one_line_error(out, 1, "node 7 (VIDiffInstructionEncode) failed", "InstructionError", "77")
+
+
+def test_error_interrupted_run(server, tmp_path):
+    proc = cli_popen("run", *job_args(server, "--out", str(tmp_path), "--set", "VIDiffSampler.steps=500",
+                                      "--set", "VIDiffSampler.seed=77"))
+    deadline = time.monotonic() + 300
+    while not server.get("/queue")["queue_running"]:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(2)
+    server.post("/interrupt", {})
+    stdout, stderr = proc.communicate(timeout=300)
+    _one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), 1, "interrupted",
+                    "node 8 (VIDiffSampler)")
+
+
+def test_batch_is_resumable_and_reports_a_table(server, tmp_path):
+    videos = write_videos(tmp_path / "videos", 2)
+    (tmp_path / "videos" / "notes.txt").write_text("not a video")
+    out_dir = tmp_path / "out"
+    args = ["batch", *job_args(server, "--videos", str(tmp_path / "videos"), "--out", str(out_dir))]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "skipping" in first.stderr and "notes.txt" in first.stderr
+    rows = {line.split()[0]: line.split() for line in first.stdout.splitlines()[1:-1]}
+    assert set(rows) == {v.name for v in videos} and all(r[1] == "done" for r in rows.values())
+    manifest = [json.loads(line) for line in (out_dir / "vidiff_batch.jsonl").read_text().splitlines()]
+    assert [m["video"] for m in manifest] == [v.name for v in videos]
+    outputs = {m["video"]: m["outputs"] for m in manifest}
+    assert all(len(o) == 1 and (out_dir / o[0]).is_file() for o in outputs.values())
+    before = {v: sha(out_dir / o[0]) for v, o in outputs.items()}
+    history = len(server.get("/history"))
+
+    again = cli(*args)  # nothing to do: no prompt queued, files untouched
+    assert again.returncode == 0 and "2 skipped of 2 videos" in again.stdout, again.stdout
+    assert len(server.get("/history")) == history
+    assert before == {v: sha(out_dir / o[0]) for v, o in outputs.items()}
+
+    (out_dir / outputs[videos[1].name][0]).unlink()  # a lost result is made again, the other kept
+    third = cli(*args)
+    assert third.returncode == 0 and "1 done, 1 skipped of 2 videos" in third.stdout, third.stdout
+    assert len(server.get("/history")) == history + 1
+
+    changed = cli(*args, "--set", "VIDiffSampler.seed=9")  # other settings: a different batch, all run
+    assert changed.returncode == 0 and "2 done of 2 videos" in changed.stdout, changed.stdout

@@ -1,0 +1,71 @@
+"""A progress line on stderr while a prompt runs: the node at work, and for VIDiff samplers clip k/n and step s/S
+(from the pack's `vidiff.progress` websocket event). Redrawn in place on a terminal; on a pipe or log file one
+line per clip, node or outcome instead of one per step."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+BAR_WIDTH = 24
+
+
+class ProgressLine:
+    """What the client reports while it follows a prompt; `enabled=False` is silent."""
+
+    def __init__(self, label: str = "", stream: TextIO | None = None, enabled: bool = True):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.label = f"{label}: " if label else ""
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.monotonic()
+        self._last = ""  # the last milestone printed off a terminal
+        self._width = 0
+
+    def _show(self, text: str, milestone: str | None = None) -> None:
+        if not self.enabled:
+            return
+        line = f"{self.label}{text}  {time.monotonic() - self.start:5.1f} s"
+        if self.tty:
+            pad = max(0, self._width - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self._width = len(line)
+        elif milestone is not None and milestone != self._last:
+            self._last = milestone
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def queued(self, remaining: int) -> None:
+        self._show(f"queued ({remaining} prompt{'s' if remaining != 1 else ''} in the server's queue)",
+                   milestone=f"queued {remaining}" if remaining <= 1 else "queued")
+
+    def node(self, name: str) -> None:
+        self._show(f"running {name}", milestone=f"node {name}")
+
+    def steps(self, name: str, value: int, maximum: int) -> None:
+        """ComfyUI's own `progress` event (any node that reports steps)."""
+        self._show(f"{name} {_bar(value, maximum)} {value}/{maximum}",
+                   milestone=f"node {name}" if value < maximum else f"node {name} done")
+
+    def clip_step(self, clip: int, clips: int, step: int, steps: int) -> None:
+        """The pack's `vidiff.progress` event: clip k of n, step s of S."""
+        done = (clip - 1) * steps + step
+        self._show(f"clip {clip}/{clips} step {step}/{steps} {_bar(done, clips * steps)}",
+                   milestone=f"clip {clip}/{clips}" if step < steps else f"clip {clip}/{clips} done")
+
+    def finish(self, outcome: str) -> None:
+        """Ends the line: `outcome` is e.g. "done" or "failed"."""
+        if not self.enabled:
+            return
+        text = f"{self.label}{outcome} in {time.monotonic() - self.start:.1f} s"
+        if self.tty:
+            text = "\r" + text + " " * max(0, self._width - len(text))
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._width = 0
+
+
+def _bar(value: int, maximum: int) -> str:
+    filled = round(BAR_WIDTH * value / maximum) if maximum > 0 else 0
+    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
