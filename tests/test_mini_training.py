@@ -117,6 +117,21 @@ def test_export_sets_unit_variance_latents(footage, tmp_path):
     assert meta["val_psnr_db"] > 0
 
 
+
+def test_decoder_alone_keeps_the_encoder_and_its_scaling(footage, tmp_path):
+    """Stage B trains the decoder of an exported file: the latents made with that file must stay valid."""
+    from vidiff_model.mini.autoencoder import train
+
+    torch.manual_seed(0)
+    first = export(new_autoencoder(), footage / "data", tmp_path / "vae.safetensors")
+    second = train(footage / "data", tmp_path / "b", steps=3, batch=2, crop=16, decoder_of=first)
+    a, b = load_file(str(first)), load_file(str(second))
+    assert a.keys() == b.keys()
+    for k in a:
+        if k.startswith("taesd_encoder") or k in ("vae_scale", "vae_shift"):
+            assert torch.equal(a[k], b[k]), k
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("taesd_decoder"))
+
 # -- degradations ---------------------------------------------------------------------------------------
 def test_degradations_are_seeded_and_hurt_psnr():
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 48), indexing="ij")
@@ -202,6 +217,31 @@ def test_trainer_runs_on_latents_without_a_vae(latents, tmp_path):
     assert model.config.unet.temporal_norm == "per_frame"  # new training uses the original semantics
 
 
+def test_min_snr_weighting_caps_low_noise_steps(latents, tmp_path):
+    """min(SNR, γ)/SNR: 1 where SNR ≤ γ (high noise), γ/SNR below; the loss is the weighted per-sample MSE."""
+    from vidiff_model.training.trainer import Trainer
+
+    cfg = load_config(mini_yaml(latents, tmp_path / "run"))
+    cfg.min_snr_gamma = 5.0
+    trainer = Trainer(cfg)
+    batch = collate([TripletStream(cfg.data, cfg.stage, cfg.seed)[i] for i in range(4)])
+    torch.manual_seed(0)
+    weighted = float(trainer.loss(batch))
+    cfg.min_snr_gamma = 0.0
+    plain = float(trainer.loss(batch))
+    from vidiff_model.training.trainer import _sample_noise
+
+    t = torch.tensor([_sample_noise(cfg.seed, int(i), (1,))[1] for i in batch["index"]])
+    snr = trainer.alphas[t] / (1 - trainer.alphas[t])
+    w = snr.clamp(max=5.0) / snr
+    assert plain > 0 and weighted < plain + 1e-6  # every weight is ≤ 1
+    if bool((w < 1).any()):  # some sample at a low noise level (SNR > γ) counts less
+        assert weighted < plain
+    cfg.min_snr_gamma = -1
+    with pytest.raises(Exception, match="min_snr_gamma"):
+        cfg.check()
+
+
 def test_latents_source_errors_name_the_folder(tmp_path, latents):
     from vidiff_model.training.errors import DataError, TrainConfigError
 
@@ -223,3 +263,12 @@ def test_latents_source_errors_name_the_folder(tmp_path, latents):
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(TrainConfigError, match="encoders.vae"):
         load_config(bad)
+
+
+def test_mini_configs_chain_stage_a_into_stage_b():
+    a = load_config(PACK_ROOT / "configs" / "train" / "mini.yaml")
+    b = load_config(PACK_ROOT / "configs" / "train" / "mini_refine.yaml")
+    assert Path(b.model.vidiff).resolve() == (Path(a.output_dir) / "vidiff.safetensors").resolve()
+    assert b.min_snr_gamma > 0 and a.min_snr_gamma == 0  # stage A as shipped in v0; B reweights
+    assert (b.data.frames, b.data.height, b.data.width) == (a.data.frames, a.data.height, a.data.width)
+    assert b.data.task_weights == a.data.task_weights

@@ -135,15 +135,25 @@ def psnr_on(ae, clips: dict[str, np.ndarray], scale: float = 1.0, shift: float =
 
 
 def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: int = 64, lr: float = 1e-3,
-          seed: int = 0, latent_noise: float = 0.1, save_every: int = 250, stop_at: int | None = None) -> Path:
+          seed: int = 0, latent_noise: float = 0.1, save_every: int = 250, stop_at: int | None = None,
+          decoder_of: Path | None = None) -> Path:
     """Train (or resume) and export. `stop_at` ends the run early on the `steps`-long learning-rate schedule
-    (the result is the same as an uninterrupted run's weights at that step)."""
+    (the result is the same as an uninterrupted run's weights at that step).
+
+    `decoder_of`: a file this module exported; its encoder (and vae_scale/vae_shift) stay exactly as they
+    are and only the decoder trains on. Latents made with that file stay valid, so the UNet and the decoder
+    can be trained in either order."""
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     clips = load_clips(data / "train")
     frames = list(clips.values())
-    ae = new_autoencoder()
-    opt = torch.optim.Adam(ae.parameters(), lr=lr)
+    fixed = None  # (vae_scale, vae_shift) of a frozen encoder
+    if decoder_of is not None:
+        ae, *fixed = from_taesd_state(load_file(str(decoder_of)))
+        ae.train().decoder.requires_grad_(True)
+    else:
+        ae = new_autoencoder()
+    opt = torch.optim.Adam([p for p in ae.parameters() if p.requires_grad], lr=lr)
     state_file, step = out / "state.pt", 0
     if state_file.exists():  # resume: weights, optimizer, step; the batch of step s depends on (seed, s) only
         state = torch.load(state_file, weights_only=True)
@@ -174,15 +184,18 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
         if step % save_every == 0 or step in (steps, stop_at):
             torch.save({"model": ae.state_dict(), "optimizer": opt.state_dict(), "step": step}, out / "state.tmp")
             (out / "state.tmp").replace(state_file)
-    return export(ae, data, out / "vidiff_mini_vae.safetensors")
+    return export(ae, data, out / "vidiff_mini_vae.safetensors", fixed)
 
 
-def export(ae, data: Path, path: Path) -> Path:
-    """Write the host-layout file with vae_scale/vae_shift from the training frames, fp16 weights."""
+def export(ae, data: Path, path: Path, scale_shift: tuple[float, float] | None = None) -> Path:
+    """Write the host-layout file with vae_scale/vae_shift from the training frames (or `scale_shift`, kept
+    from the file whose encoder was frozen), fp16 weights."""
     ae.eval()
     mean, std = latent_stats(ae, load_clips(data / "train"))
     scale = std * SD15_LATENT_SCALING_FACTOR  # raw = (enc − mean) / (std · 0.18215): raw · 0.18215 ~ N(0, 1)
     shift = -mean / scale
+    if scale_shift is not None:
+        scale, shift = scale_shift
     state = {k: (v.half() if v.ndim else v.float()) for k, v in to_taesd_state(ae, scale, shift).items()}
     val_psnr = psnr_on(ae, load_clips(data / "val"))
     save_file(state, str(path), metadata={"format": "taesd", "trained_by": "vidiff_model.mini.autoencoder",
@@ -206,11 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-at", type=int, default=None, help="end at this step of the --steps schedule")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--decoder-of", type=Path, default=None,
+                   help="an exported vidiff_mini_vae file: keep its encoder and scaling, train only its decoder")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     start = time.perf_counter()
-    train(a.data, a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, stop_at=a.stop_at)
+    train(a.data, a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, stop_at=a.stop_at,
+          decoder_of=a.decoder_of)
     print(f"done in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
 
 

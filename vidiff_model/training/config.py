@@ -99,6 +99,7 @@ class TrainConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    min_snr_gamma: float = 0.0  # > 0: min-SNR-γ loss weighting (Hang et al. 2023), min(SNR, γ)/SNR per sample; 0: plain MSE
     mixed_precision: str = "no"  # no | fp16 | bf16
     gradient_checkpointing: bool = False
     ema_decay: float = 0.0  # 0: no EMA; e.g. 0.9999
@@ -127,6 +128,7 @@ class TrainConfig:
             need(getattr(self, key) >= 1, f"{key}: must be at least 1, got {getattr(self, key)}")
         need(self.learning_rate > 0, f"learning_rate: must be positive, got {self.learning_rate}")
         need(0 <= self.ema_decay < 1, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
+        need(self.min_snr_gamma >= 0, f"min_snr_gamma: 0 (off) or a positive γ such as 5, got {self.min_snr_gamma}")
         d = self.data
         need(d.frames >= 1 and d.frame_stride >= 1, "data.frames and data.frame_stride must be at least 1")
         need(d.height % 8 == 0 and d.width % 8 == 0 and d.height > 0 and d.width > 0,

@@ -176,7 +176,13 @@ class Trainer:
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         with self.accelerator.autocast():
             eps = self.module(noisy, source, t, text, image, batch["has_image"].to(device))
-        return F.mse_loss(eps.float(), noise)
+        per_sample = (eps.float() - noise).pow(2).flatten(1).mean(1)  # (B,)
+        if self.cfg.min_snr_gamma > 0:
+            # ε-prediction weights the x0 error by SNR, so low-noise steps dominate and the high-noise steps,
+            # where sampling starts and the source video must take over, learn slowest; min-SNR-γ caps that.
+            snr = a.flatten() / (1 - a.flatten())
+            per_sample = per_sample * snr.clamp(max=self.cfg.min_snr_gamma) / snr
+        return per_sample.mean()
 
     def learning_rate(self) -> float:
         warm = self.cfg.warmup_steps
