@@ -3,7 +3,8 @@
     .venv/bin/python scripts/make_workflows.py [--url http://127.0.0.1:8188]
 
 The graphs are written here once, in API form; the UI form is derived from the server's /object_info
-(widget order, socket types), so start ComfyUI with this pack (or let the script start the test one).
+(widget order, socket types), so start ComfyUI with this pack (or let the script start the test one), and
+laid out by workflow_ui.py (groups per stage, a saved view that shows the whole graph, instruction presets).
 Model file names are the ones the README tells users to download.
 """
 
@@ -17,11 +18,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 from comfy_harness import INPUT_FILES, MODEL_FILES  # noqa: E402
-
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+from workflow_ui import to_ui  # noqa: E402
 
 
 class Graph:
@@ -192,80 +192,6 @@ def workflows() -> dict[str, dict]:
             "compare_guidance", "Remove the applied haze from this video",
             {"video_cfg 1.5": {"video_cfg": 1.5}, "video_cfg 1.0": {"video_cfg": 1.0}}),
     }
-
-
-def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
-    """(name, type, options) of a node's inputs, required then optional, in the server's order."""
-    info = object_info[class_type]["input"]
-    out = []
-    for section in ("required", "optional"):
-        for name, spec in info.get(section, {}).items():
-            kind = "COMBO" if isinstance(spec[0], list) else spec[0]
-            out.append((name, kind, spec[1] if len(spec) > 1 else {}))
-    return out
-
-
-# room for what a node shows besides its sockets and widgets: media previews, multiline text, the timeline
-EXTRA_HEIGHT = {"LoadVideo": 260, "LoadImage": 260, "LoadImageMask": 260, "VIDiffInstructionEncode": 160,
-                "VIDiffLongVideo": 110, "VIDiffSampler": 260, "SaveVideo": 260, "SaveAnimatedWEBP": 260,
-                "VIDiffVideoMetrics": 200}
-
-
-def _node_height(class_type: str, inputs: int, outputs: int, widgets: int) -> int:
-    return 40 + 22 * (max(inputs - widgets, outputs, 0) + widgets) + EXTRA_HEIGHT.get(class_type, 0)
-
-
-def to_ui(prompt: dict, object_info: dict) -> dict:
-    """The UI (litegraph) form of an API prompt: nodes with positions, widget values and typed links."""
-    depth: dict[str, int] = {}
-
-    def node_depth(node_id: str) -> int:
-        if node_id not in depth:
-            ups = [v[0] for v in prompt[node_id]["inputs"].values() if isinstance(v, list)]
-            depth[node_id] = 1 + max((node_depth(u) for u in ups), default=-1)
-        return depth[node_id]
-
-    rows: dict[int, int] = {}  # column -> next free y
-    nodes, links = [], []
-    outputs: dict[str, list[dict]] = {}
-    for node_id, node in prompt.items():
-        info = object_info[node["class_type"]]
-        outputs[node_id] = [{"name": n, "type": t, "links": [], "slot_index": i}
-                            for i, (n, t) in enumerate(zip(info["output_name"], info["output"]))]
-    for order, (node_id, node) in enumerate(sorted(prompt.items(), key=lambda kv: node_depth(kv[0]))):
-        col = node_depth(node_id)
-        inputs, widgets = [], []
-        for name, kind, options in _spec(object_info, node["class_type"]):
-            value = node["inputs"].get(name)
-            is_widget = kind in WIDGET_TYPES
-            if isinstance(value, list):  # a link
-                link_id = len(links) + 1
-                src, slot = value
-                link_type = object_info[prompt[src]["class_type"]]["output"][slot]
-                links.append([link_id, int(src), slot, int(node_id), len(inputs), link_type])
-                outputs[src][slot]["links"].append(link_id)
-                entry = {"name": name, "type": kind, "link": link_id}
-                if is_widget:
-                    entry["widget"] = {"name": name}
-                    widgets.append(options.get("default"))
-                inputs.append(entry)
-            elif is_widget:
-                widgets.append(value if value is not None else options.get("default"))
-                if options.get("control_after_generate"):
-                    widgets.append("fixed")
-            elif kind not in WIDGET_TYPES:
-                inputs.append({"name": name, "type": kind, "link": None})
-        height = _node_height(node["class_type"], len(inputs), len(outputs[node_id]), len(widgets))
-        y = rows.get(col, 40)
-        rows[col] = y + height + 60
-        nodes.append({
-            "id": int(node_id), "type": node["class_type"], "pos": [40 + col * 380, y],
-            "size": [340, height], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
-            "outputs": outputs[node_id], "properties": {"Node name for S&R": node["class_type"]},
-            "widgets_values": widgets, "title": node["_meta"]["title"],
-        })
-    return {"last_node_id": max(int(k) for k in prompt), "last_link_id": len(links), "nodes": nodes, "links": links,
-            "groups": [], "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
 
 
 def main() -> None:

@@ -118,7 +118,9 @@ def test_ui_workflow_matches_object_info(server, name):
             assert inp["name"] in spec, f"{name}: {node['type']} has no input {inp['name']}"
         widget_names = [k for k, v in spec.items() if isinstance(v[0], list) or v[0] in
                         ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")]
-        extra = sum(1 for k in widget_names if len(spec[k]) > 1 and spec[k][1].get("control_after_generate"))
+        # a control_after_generate widget follows each seed, as the frontend adds one (also to INTs named seed)
+        extra = sum(1 for k in widget_names if (spec[k][1] if len(spec[k]) > 1 else {}).get(
+            "control_after_generate", k in ("seed", "noise_seed")))
         assert len(node["widgets_values"]) == len(widget_names) + extra, f"{name}: {node['type']} widget values"
     for link_id, src, src_slot, dst, dst_slot, link_type in wf["links"]:
         out_type = info[nodes[src]["type"]]["output"][src_slot]

@@ -21,6 +21,8 @@ export const PRESETS = {
   style_image: "Apply the style from this image to the video.",
 };
 const COLORS = ["red", "green", "blue", "yellow", "cyan", "magenta", "white", "black"];
+// the preset widgets a task uses besides `task`; the others are hidden
+const PRESET_FIELDS = { segmentation: ["object", "color"], style_text: ["style"] };
 
 export function presetText(preset) {
   const template = PRESETS[preset.task];
@@ -51,6 +53,18 @@ function setupPresets(node) {
   const instruction = node.widgets?.find((w) => w.name === "instruction");
   if (!instruction) return;
   const state = { task: "custom", object: "object", color: "red", style: "Sketch" };
+  const showFields = () => {
+    const used = PRESET_FIELDS[state.task] ?? [];
+    for (const key of ["object", "color", "style"]) {
+      // hidden skips drawing; LiteGraph 1.32 still lays hidden widgets out, so they also take no height
+      const widget = widgets[key];
+      if (!("vidiffComputeSize" in widget)) widget.vidiffComputeSize = widget.computeSize;
+      widget.hidden = !used.includes(key);
+      widget.computeSize = widget.hidden ? () => [0, -4] : widget.vidiffComputeSize;
+    }
+    const min = node.computeSize();
+    if (node.size[1] < min[1]) node.setSize([node.size[0], min[1]]);  // grow only: the layout stays
+  };
   const apply = () => {
     node.properties[PRESET_PROPERTY] = { ...state };
     const text = presetText(state);
@@ -58,6 +72,7 @@ function setupPresets(node) {
       instruction.value = text;
       instruction.callback?.(text);
     }
+    showFields();
     node.setDirtyCanvas(true, true);
   };
   const widgets = {
@@ -79,7 +94,9 @@ function setupPresets(node) {
       Object.assign(state, saved);
       for (const [key, widget] of Object.entries(widgets)) widget.value = state[key];
     }
+    showFields();
   });
+  showFields();
 }
 
 async function fetchPlan(frames, clipLength, overlap) {
