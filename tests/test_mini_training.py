@@ -272,3 +272,30 @@ def test_mini_configs_chain_stage_a_into_stage_b():
     assert b.min_snr_gamma > 0 and a.min_snr_gamma == 0  # stage A as shipped in v0; B reweights
     assert (b.data.frames, b.data.height, b.data.width) == (a.data.frames, a.data.height, a.data.width)
     assert b.data.task_weights == a.data.task_weights
+
+
+def test_v_prediction_loss_is_the_v_error(latents, tmp_path):
+    """A v-prediction model's training loss is |v̂ − v|², computed here from the UNet's raw output."""
+    from dataclasses import replace
+
+    from vidiff_model.training.trainer import Trainer, _sample_noise
+
+    cfg = load_config(mini_yaml(latents, tmp_path / "run"))
+    cfg.model.prediction_type = "v_prediction"
+    trainer = Trainer(cfg)
+    model = trainer.model
+    assert model.config.prediction_type == "v_prediction"
+    example = TripletStream(cfg.data, cfg.stage, cfg.seed)[5]
+    batch = collate([example])
+    with torch.no_grad():
+        loss = float(trainer.loss(batch))
+        x0 = batch["target"].transpose(1, 2) * model.config.latent_scaling_factor
+        noise, t = _sample_noise(cfg.seed, int(batch["index"][0]), tuple(x0.shape[1:]))
+        a = trainer.alphas[t]
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise[None]
+        text = trainer.encoders.encode_text(batch["text"])
+        model.config = replace(model.config, prediction_type="epsilon")  # the UNet's raw output
+        raw = model(noisy, batch["source"].transpose(1, 2), torch.tensor([t]), text)
+        model.config = replace(model.config, prediction_type="v_prediction")
+    v = a.sqrt() * noise[None] - (1 - a).sqrt() * x0
+    assert loss == pytest.approx(float((raw - v).pow(2).mean()), rel=1e-3)

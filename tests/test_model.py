@@ -125,3 +125,31 @@ def test_full_size_architecture_parameter_count():
     assert counts["unet"] == 859_520_964 + 320 * 4 * 3 * 3  # SD-1.5 UNet with conv_in inflated to 8 channels
     assert 450e6 < counts["motion"] < 455e6  # AnimateDiff v2, without the positional tables
     assert model.unet.conv_in.weight.shape == (320, 8, 3, 3)
+
+
+def test_v_prediction_model_hands_samplers_epsilon():
+    """A v model's forward returns ε: given the true v it returns the true ε, at fractional timesteps too;
+    the choice is recorded in the file's config and files without it are ε models."""
+    import json
+    from dataclasses import replace
+
+    from vidiff_model.config import VIDiffConfig
+    from vidiff_model.model import alpha_bar_at
+    from vidiff_model.sampling import alphas_cumprod
+
+    torch.manual_seed(0)
+    model = VIDiffModel(replace(tiny_config(image_instruction=False), prediction_type="v_prediction")).eval()
+    x0, eps = torch.randn(2, 4, 2, 4, 4), torch.randn(2, 4, 2, 4, 4)
+    t = torch.tensor([999.0, 420.5])
+    a = alpha_bar_at(t, "sd15").float().view(-1, 1, 1, 1, 1)
+    noisy = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    v = a.sqrt() * eps - (1 - a).sqrt() * x0
+    model.unet.forward = lambda *args, **kwargs: (v,)  # the ideal v model
+    out = model(noisy, torch.zeros_like(noisy), t, torch.randn(2, 77, 768))
+    assert torch.allclose(out, eps, atol=1e-5)
+    table = alphas_cumprod("sd15")
+    assert float(alpha_bar_at(torch.tensor(420.5), "sd15")) == pytest.approx(float(table[420] + table[421]) / 2)
+    assert VIDiffConfig.from_json(model.config.to_json()).prediction_type == "v_prediction"
+    assert VIDiffConfig.from_json(json.dumps({"unet": {}})).prediction_type == "epsilon"
+    with pytest.raises(Exception, match="prediction_type"):
+        replace(model.config, prediction_type="x0")

@@ -20,6 +20,9 @@ NORM_SEMANTICS = ("per_frame", "clip")
 # what the AnimateDiff motion modules were trained with (linear betas 0.00085..0.012; diffusers "linear",
 # ComfyUI "sqrt_linear"). "autoselect" (a load-time choice, never stored) keeps the recorded one.
 BETA_SCHEDULES = ("sd15", "animatediff")
+# What the UNet outputs: the noise ε (SD-1.5, InstructPix2Pix, AnimateDiff), or v = √ᾱ·ε − √(1−ᾱ)·x0, which
+# VIDiffModel turns back into ε, so samplers, guidance and the host only ever see ε.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 BETA_SCHEDULE_CHOICES = ("autoselect",) + BETA_SCHEDULES
 # A file written before these fields existed was made (and trained) with these semantics.
 LEGACY_NORMS = {"temporal_norm": "clip", "spatial_norm": "per_frame"}
@@ -112,9 +115,11 @@ class VIDiffConfig:
     text_tokens: int = CLIP_TEXT_TOKENS
     # The noise schedule the model was trained with (one of BETA_SCHEDULES); samplers and training use it.
     beta_schedule: str = "sd15"
+    prediction_type: str = "epsilon"  # one of PREDICTION_TYPES; files without the field are "epsilon"
 
     def __post_init__(self) -> None:
         _check_choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
+        _check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
 
     @property
     def instruction_tokens(self) -> int:
@@ -136,6 +141,7 @@ class VIDiffConfig:
             latent_scaling_factor=float(raw.get("latent_scaling_factor", SD15_LATENT_SCALING_FACTOR)),
             text_tokens=int(raw.get("text_tokens", CLIP_TEXT_TOKENS)),
             beta_schedule=str(raw.get("beta_schedule", LEGACY_BETA_SCHEDULE)),
+            prediction_type=str(raw.get("prediction_type", "epsilon")),
         )
 
     def with_image_instruction(self, image: ImageInstructionConfig | None) -> "VIDiffConfig":

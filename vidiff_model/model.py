@@ -19,6 +19,25 @@ from .instruction import ImageInstructionMLP, check_image_embeds, check_text_hid
 from .norm_semantics import apply_norm_semantics
 
 
+def alpha_bar_at(timestep: torch.Tensor | float, beta_schedule: str) -> torch.Tensor:
+    """ᾱ at (possibly fractional) timesteps, linear between the schedule's integer steps; shape of `timestep`."""
+    from .sampling import alphas_cumprod
+
+    table = alphas_cumprod(beta_schedule)  # (1000,) float64
+    t = torch.as_tensor(timestep, dtype=torch.float64).cpu().clamp(0, len(table) - 1)
+    lo = t.floor().long()
+    hi = (lo + 1).clamp(max=len(table) - 1)
+    return table[lo] + (t - lo) * (table[hi] - table[lo])
+
+
+def v_to_epsilon(v: torch.Tensor, noisy: torch.Tensor, timestep: torch.Tensor | float,
+                 beta_schedule: str) -> torch.Tensor:
+    """ε = √(1−ᾱ)·x_t + √ᾱ·v for x_t = √ᾱ·x0 + √(1−ᾱ)·ε and v = √ᾱ·ε − √(1−ᾱ)·x0 (Salimans & Ho 2022).
+    A linear map per sample, so guidance combines ε exactly as it would combine v."""
+    a = alpha_bar_at(timestep, beta_schedule).reshape(-1, 1, 1, 1, 1).to(v.device, torch.float32)
+    return ((1 - a).sqrt() * noisy.float() + a.sqrt() * v.float()).to(v.dtype)
+
+
 def build_video_unet(config: VIDiffConfig) -> UNetMotionModel:
     """The diffusers UNetMotionModel for `config.unet`, with the temporal output projections zeroed so
     fresh temporal layers start as the identity (AnimateDiff's initialisation), and its GroupNorms taking
@@ -91,7 +110,10 @@ class VIDiffModel(nn.Module):
         x = torch.cat([noisy_latent, source_latent.to(noisy_latent.dtype)], dim=1)  # (B, 8, F, H, W)
         # diffusers' UNetMotionModel wants the text repeated for each frame: (B*F, T, D).
         context = instruction.to(x.dtype).repeat_interleave(f, dim=0)
-        return self.unet(x, timestep, encoder_hidden_states=context, return_dict=False)[0]  # (B, 4, F, H, W)
+        out = self.unet(x, timestep, encoder_hidden_states=context, return_dict=False)[0]  # (B, 4, F, H, W)
+        if self.config.prediction_type == "v_prediction":
+            out = v_to_epsilon(out, noisy_latent, timestep, self.config.beta_schedule)
+        return out
 
     def check_latents(self, noisy_latent: torch.Tensor, source_latent: torch.Tensor) -> None:
         """Raise LatentError unless both latents are (B, 4, F, H, W) of equal shape and F fits the model."""

@@ -63,6 +63,7 @@ class ModelInitConfig:
     use_ema: bool = False  # take the single file's EMA UNet weights
     random: str | None = None  # "tiny", "mini" or "sd15": fresh weights (tests, vidiff-mini, ablations)
     image_instruction: bool = True  # stage 3: give the model an image-instruction MLP (fresh if absent)
+    prediction_type: str | None = None  # train the UNet to output this (epsilon | v_prediction); None: the start's
 
 
 @dataclass

@@ -50,6 +50,11 @@ def starting_model(cfg: TrainConfig, text_width: int, image_width: int | None) -
         model, report = build_vidiff_from_parts(m.unet, m.motion_module, use_ema=m.use_ema, dtype=torch.float32,
                                                 image_instruction=image)
         notes.append(f"from {m.unet} + {m.motion_module}: {report.summary()}")
+    if m.prediction_type and m.prediction_type != model.config.prediction_type:
+        from dataclasses import replace
+
+        model.config = replace(model.config, prediction_type=m.prediction_type)  # checked by VIDiffConfig
+        notes.append(f"now predicting {m.prediction_type}")
     c = model.config
     if c.unet.cross_attention_dim != text_width:
         raise TrainConfigError(f"encoders.text_encoder: its hidden states are {text_width} wide but the model "

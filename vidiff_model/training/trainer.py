@@ -176,12 +176,17 @@ class Trainer:
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         with self.accelerator.autocast():
             eps = self.module(noisy, source, t, text, image, batch["has_image"].to(device))
-        per_sample = (eps.float() - noise).pow(2).flatten(1).mean(1)  # (B,)
+        per_sample = (eps.float() - noise).pow(2).flatten(1).mean(1)  # (B,) ε error
+        snr = a.flatten() / (1 - a.flatten())
+        v_model = self.model.config.prediction_type == "v_prediction"
+        if v_model:
+            # The model's ε is √(1−ᾱ)·x_t + √ᾱ·v̂, so |ε̂ − ε|²/ᾱ = |v̂ − v|²: the v loss, whose x0 weight is SNR + 1
+            # (never below 1: the high-noise steps where sampling starts keep their weight).
+            per_sample = per_sample / a.flatten()
         if self.cfg.min_snr_gamma > 0:
-            # ε-prediction weights the x0 error by SNR, so low-noise steps dominate and the high-noise steps,
-            # where sampling starts and the source video must take over, learn slowest; min-SNR-γ caps that.
-            snr = a.flatten() / (1 - a.flatten())
-            per_sample = per_sample * snr.clamp(max=self.cfg.min_snr_gamma) / snr
+            # ε-prediction weights the x0 error by SNR, so low-noise steps dominate; min-SNR-γ caps the weight
+            # at γ: min(SNR, γ)/SNR on the ε loss, min(SNR, γ)/(SNR + 1) on the v loss.
+            per_sample = per_sample * snr.clamp(max=self.cfg.min_snr_gamma) / (snr + 1 if v_model else snr)
         return per_sample.mean()
 
     def learning_rate(self) -> float:
