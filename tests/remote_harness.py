@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +72,8 @@ def vm_rss(pid: int) -> int:
 def open_counter_env(folder: Path) -> dict[str, str]:
     """Environment for a server that logs every Python-level open of a .safetensors file (a sys.addaudithook hook
     in a sitecustomize.py, the only file of its PYTHONPATH entry): "pid path" lines in folder/OPEN_LOG.
-    VIDiff's loader opens the file in Python (TensorFile reads the header), so each model load leaves a line."""
+    VIDiff's loader opens the file in Python (TensorFile reads the header; a converting load, fp16 file to fp32,
+    reads each tensor with an open of its own), so every model load leaves lines."""
     hook = folder / "open_counter"
     hook.mkdir(parents=True, exist_ok=True)
     (hook / "sitecustomize.py").write_text(f'''import os, sys
@@ -114,8 +113,10 @@ class Tracker:
 
     client: ComfyClient
     server: ComfyServer
-    ended: dict[str, str] = field(default_factory=dict)
+    ended: dict[str, str] = field(default_factory=dict)  # prompt id -> success | error | interrupted
+    ended_at: dict[str, float] = field(default_factory=dict)  # time.monotonic() of the end message
     rss: list[int] = field(default_factory=list)  # at each success, in order
+    opens: list[int] = field(default_factory=list)  # model_opens() at each success, in order
     steps: dict[str, int] = field(default_factory=dict)  # vidiff.progress events while each prompt ran
     running: str | None = None
 
@@ -139,9 +140,11 @@ class Tracker:
                 self.running = data["prompt_id"]
             elif kind in ("execution_success", "execution_error", "execution_interrupted"):
                 self.ended[data["prompt_id"]] = kind.removeprefix("execution_")
+                self.ended_at[data["prompt_id"]] = time.monotonic()
                 self.running = None
                 if kind == "execution_success":
                     self.rss.append(vm_rss(self.server.process.pid))
+                    self.opens.append(model_opens(self.server))
 
     def __enter__(self) -> "Tracker":
         self.ws = self.client.connect()
@@ -158,13 +161,3 @@ def queue_jobs(client: ComfyClient, video_name: str, count: int, first_seed: int
     return [client.queue(job_prompt(f"1.file={json.dumps(video_name)}", f"VIDiffSampler.seed={first_seed + i}",
                                     f"VIDiffSampler.steps={steps}", f"11.filename_prefix={prefix}"))
             for i in range(count)]
-
-
-def in_thread(fn, *args) -> threading.Thread:
-    t = threading.Thread(target=fn, args=args, daemon=True)
-    t.start()
-    return t
-
-
-def env_without_pythonpath() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -118,13 +118,18 @@ def test_error_node_fails_while_running(server, tmp_path):
 
 
 def test_error_interrupted_run(server, tmp_path):
-    proc = cli_popen("run", *job_args(server, "--out", str(tmp_path), "--set", "VIDiffSampler.steps=500",
-                                      "--set", "VIDiffSampler.seed=77"))
-    deadline = time.monotonic() + 300
-    while not server.get("/queue")["queue_running"]:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    time.sleep(2)
+    import websocket
+
+    watch = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId=watcher", timeout=300)
+    try:  # vidiff.progress goes to every client: interrupt once the sampler has made a step
+        proc = cli_popen("run", *job_args(server, "--out", str(tmp_path), "--set", "VIDiffSampler.steps=500",
+                                          "--set", "VIDiffSampler.seed=77"))
+        while True:
+            raw = watch.recv()
+            if isinstance(raw, str) and json.loads(raw)["type"] == "vidiff.progress":
+                break
+    finally:
+        watch.close()
     server.post("/interrupt", {})
     stdout, stderr = proc.communicate(timeout=300)
     _one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), 1, "interrupted",

@@ -5,6 +5,7 @@ Never imports ComfyUI or torch."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -54,7 +55,10 @@ class ComfyClient:
             return e.code, e.read()
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise ServerUnavailable(f"no ComfyUI server at {self.url} ({reason})") from None
+            if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
+                raise ServerUnavailable(f"no ComfyUI server at {self.url} ({reason})") from None
+            raise ServerUnavailable(f"the ComfyUI server at {self.url} did not answer {path.split('?')[0]} "
+                                    f"({reason})") from None
 
     def get_json(self, path: str) -> Any:
         status, data = self.request(path)
@@ -95,14 +99,15 @@ class ComfyClient:
         there. The same content under the same name is not stored twice."""
         boundary = uuid.uuid4().hex
         name = path.name.replace('"', "_")
-        body = b"".join([
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n".encode(), path.read_bytes(),
-            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n--{boundary}--\r\n".encode(),
-        ])
-        status, data = self.request("/upload/image", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n")
+        tail = f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n--{boundary}--\r\n"
+        body = head.encode() + path.read_bytes() + tail.encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+        status, data = self.request("/upload/image", body, {"Content-Type": content_type})
         if status != 200:
-            raise RemoteError(f"uploading {path} to {self.url} failed ({status}: {data[:200].decode(errors='replace')})")
+            answer = data[:200].decode(errors="replace")
+            raise RemoteError(f"uploading {path} to {self.url} failed ({status}: {answer})")
         info = json.loads(data)
         return f"{info['subfolder']}/{info['name']}" if info.get("subfolder") else info["name"]
 
@@ -186,7 +191,7 @@ class ComfyClient:
             try:
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
-                if self._ended_unseen(prompt_id):
+                if self._ended_unseen(prompt, prompt_id):
                     return
                 continue
             except (OSError, websocket.WebSocketException):
@@ -217,19 +222,15 @@ class ComfyClient:
                 if node in prompt and prompt[node]["class_type"] == "VIDiffSampler":
                     continue  # its vidiff.progress says more (clip k/n)
                 progress.steps(describe(prompt, node) if node in prompt else node, int(data["value"]), int(data["max"]))
-            elif kind == "execution_error":
-                raise PromptFailed(execution_error_text(prompt, data), prompt_id)
-            elif kind == "execution_interrupted":
-                node = str(data.get("node_id"))
-                where = f" at node {describe(prompt, node)}" if node in prompt else ""
-                raise PromptFailed(f"prompt {prompt_id} was interrupted{where}", prompt_id, status="interrupted")
+            elif kind in ("execution_error", "execution_interrupted"):
+                raise ended_badly(prompt, prompt_id, kind, data)
             elif kind == "execution_success" or (kind == "executing" and data.get("node") is None):
                 return
         self.cancel(prompt_id)
         raise PromptFailed(f"prompt {prompt_id} did not finish in {timeout:g} s; cancelled it", prompt_id,
                            status="timeout")
 
-    def _ended_unseen(self, prompt_id: str) -> bool:
+    def _ended_unseen(self, prompt: Prompt, prompt_id: str) -> bool:
         """After a silence: False if the prompt waits or runs, True if it succeeded unseen; raises if it failed
         unseen or vanished from the queue (deleted by someone)."""
         for _ in range(2):
@@ -238,9 +239,11 @@ class ComfyClient:
                 status = entry.get("status", {})
                 if status.get("status_str") == "success":
                     return True
-                text = history_error_text(entry)
-                raise PromptFailed(f"prompt {prompt_id} failed: {text}", prompt_id,
-                                   status="interrupted" if text == "interrupted" else "error")
+                for kind, data in status.get("messages", []):  # the end messages, as the websocket sent them
+                    if kind in ("execution_error", "execution_interrupted"):
+                        raise ended_badly(prompt, prompt_id, kind, data)
+                raise PromptFailed(f"prompt {prompt_id} ended: {status.get('status_str', 'unknown status')}",
+                                   prompt_id)
             if self.in_queue(prompt_id):
                 return False
             time.sleep(0.5)  # it may have left the queue just before its history was written
@@ -285,10 +288,10 @@ def execution_error_text(prompt: Prompt, data: dict) -> str:
     return f"node {where} failed: {kind}: {message[0] if message else ''}".rstrip(": ")
 
 
-def history_error_text(entry: dict) -> str:
-    for kind, data in entry.get("status", {}).get("messages", []):
-        if kind == "execution_error":
-            return f"{data.get('exception_type', 'error')}: {str(data.get('exception_message', '')).strip()}"
-        if kind == "execution_interrupted":
-            return "interrupted"
-    return str(entry.get("status", {}).get("status_str", "unknown status"))
+def ended_badly(prompt: Prompt, prompt_id: str, kind: str, data: dict) -> PromptFailed:
+    """The error for an execution_error or execution_interrupted message (from the websocket or the history)."""
+    if kind == "execution_error":
+        return PromptFailed(execution_error_text(prompt, data), prompt_id)
+    node = str(data.get("node_id"))
+    where = f" at node {describe(prompt, node)}" if node in prompt else ""
+    return PromptFailed(f"prompt {prompt_id} was interrupted{where}", prompt_id, status="interrupted")

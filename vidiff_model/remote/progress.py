@@ -37,8 +37,9 @@ class ProgressLine:
         self.stream.flush()
 
     def queued(self, remaining: int) -> None:
-        self._show(f"queued ({remaining} prompt{'s' if remaining != 1 else ''} in the server's queue)",
-                   milestone=f"queued {remaining}" if remaining <= 1 else "queued")
+        """The server's queue length while this prompt waits (shown when others are ahead of it)."""
+        if remaining > 1:
+            self._show(f"waiting: {remaining} prompts in the server's queue, this one included", milestone="queued")
 
     def node(self, name: str) -> None:
         self._show(f"running {name}", milestone=f"node {name}")

@@ -90,8 +90,8 @@ def find_node(prompt: Prompt, ref: str) -> str:
         if len(found) == 1:
             return found[0]
         if found:
-            raise UsageError(f"--set: {ref!r} names {len(found)} nodes ({', '.join(describe(prompt, i) for i in found)}); "
-                             "use the node id")
+            names = ", ".join(describe(prompt, i) for i in found)
+            raise UsageError(f"--set: {ref!r} names {len(found)} nodes ({names}); use the node id")
     nodes = ", ".join(describe(prompt, i) for i in prompt)
     raise UsageError(f"--set: no node {ref!r} in the workflow; its nodes are: {nodes}")
 
@@ -153,8 +153,8 @@ def video_node(prompt: Prompt, workflow: str | Path, ref: str | None = None) -> 
         own = f" (it loads its own input: {', '.join(loaders)})" if loaders else ""
         raise UsageError(f"{workflow} has no {VIDEO_LOADER} node{own}, so it takes no --video; run it without --video")
     if len(found) > 1:
-        raise UsageError(f"{workflow} has {len(found)} {VIDEO_LOADER} nodes ({', '.join(describe(prompt, i) for i in found)}); "
-                         "pick one with --video-node")
+        names = ", ".join(describe(prompt, i) for i in found)
+        raise UsageError(f"{workflow} has {len(found)} {VIDEO_LOADER} nodes ({names}); pick one with --video-node")
     return found[0]
 
 
