@@ -145,7 +145,7 @@ def _layout(prompt: dict, heights: dict[str, int], slots: dict[tuple[str, str], 
         key: dict[str, float] = {}
         for node_id in reversed(members):  # ids are topological: consumers come later
             later = [(stage[c], c, slot) for c, slot in consumers[node_id]]
-            if not later:
+            if not later:  # an output: in id order (above the others, outside the last group)
                 key[node_id] = float(int(node_id))
                 continue
             nearest = min(st for st, _, _ in later)
@@ -176,11 +176,10 @@ def _layout(prompt: dict, heights: dict[str, int], slots: dict[tuple[str, str], 
     return pos, groups
 
 
-def _fits(rects, scale: float, screen_x: float, screen_y: float, box) -> bool:
-    x0 = box[0]
-    y0 = box[1]
+def _clear_of_overlays(rects, scale: float, origin: tuple[float, float], screen: tuple[float, float]) -> bool:
+    """Whether no rect, drawn at `scale` with graph point `origin` at screen point `screen`, meets an overlay."""
     for rx, ry, rw, rh in rects:
-        sx0, sy0 = screen_x + (rx - x0) * scale, screen_y + (ry - y0) * scale
+        sx0, sy0 = screen[0] + (rx - origin[0]) * scale, screen[1] + (ry - origin[1]) * scale
         sx1, sy1 = sx0 + rw * scale, sy0 + rh * scale
         for ox0, oy0, ox1, oy1 in OVERLAYS:
             if sx0 < ox1 and sx1 > ox0 and sy0 < oy1 and sy1 > oy0:
@@ -195,12 +194,12 @@ def fit_view(rects: list[list[float]]) -> tuple[float, list[float]]:
            max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects))
     width, height = box[2] - box[0], box[3] - box[1]
     room_w, room_h = VIEW[2] - VIEW[0] - 2 * MARGIN, VIEW[3] - VIEW[1] - 2 * MARGIN
+    left, top = VIEW[0] + MARGIN, VIEW[1] + MARGIN
     scale = min(room_w / width, room_h / height, 1.0)
     while True:
-        left, top = VIEW[0] + MARGIN, VIEW[1] + MARGIN
         for sx, sy in ((left + (room_w - width * scale) / 2, top + (room_h - height * scale) / 2),
                        (left + (room_w - width * scale) / 2, top), (left, top)):
-            if _fits(rects, scale, sx, sy, box):
+            if _clear_of_overlays(rects, scale, box[:2], (sx, sy)):
                 return scale, [sx / scale - box[0], sy / scale - box[1]]
         scale *= 0.98
 

@@ -46,15 +46,17 @@ GEOMETRY = """() => {
         return true;
     }).map((e) => ({name: e.className.toString().split(' ')[0], rect: box(e.getBoundingClientRect())}));
     const el = app.canvas.canvas, c = el.getBoundingClientRect(), ds = app.canvas.ds;
-    const screen = (x, y, w, h) => [c.left + (x + ds.offset[0]) * ds.scale, c.top + (y + ds.offset[1]) * ds.scale,
-                                    c.left + (x + w + ds.offset[0]) * ds.scale, c.top + (y + h + ds.offset[1]) * ds.scale];
+    // LiteGraph: screen = (graph + offset) * scale, from the canvas element's corner
+    const sx = (x) => c.left + (x + ds.offset[0]) * ds.scale, sy = (y) => c.top + (y + ds.offset[1]) * ds.scale;
+    const screen = (x, y, w, h) => [sx(x), sy(y), sx(x + w), sy(y + h)];
     const title = LiteGraph.NODE_TITLE_HEIGHT;
     return {
         window: [innerWidth, innerHeight], canvas: [c.left, c.top, c.width, c.height],
         panel: box(panelEl.getBoundingClientRect()), overlays, ds: {scale: ds.scale, offset: [...ds.offset]},
         nodes: app.graph._nodes.map((n) => ({id: n.id, type: n.type, title: n.title,
             rect: screen(n.pos[0], n.pos[1] - title, n.size[0], n.size[1] + title)})),
-        groups: app.graph._groups.map((g) => ({title: g.title, rect: screen(g.pos[0], g.pos[1], g.size[0], g.size[1])})),
+        groups: app.graph._groups.map((g) => ({title: g.title,
+            rect: screen(g.pos[0], g.pos[1], g.size[0], g.size[1])})),
         links: [...app.graph.links.values()].map((l) => [l.origin_id, l.target_id]),
     };
 }"""
@@ -146,6 +148,7 @@ def test_template_opens_whole_and_tidy(server, page, name):  # noqa: F811
         assert node["shown"] == want and node["saved"] == want, f"{name}: {node} for {instruction!r}"
         for field in ("object", "color", "style"):
             assert want.get(field, "").lower() in instruction.lower(), f"{name}: {field} not in {instruction!r}"
+    assert not page.vidiff_errors, page.vidiff_errors
 
 
 def test_every_workflow_saves_through_nodes_that_embed_the_graph(server):
@@ -205,7 +208,8 @@ def test_a_saved_result_dropped_on_the_canvas_restores_its_workflow(server, page
     # queued as the frontend's Run queues it: the prompt, and the graph as extra_pnginfo.workflow
     sent = page.evaluate("""async () => {
         const p = await app.graphToPrompt();
-        const body = JSON.stringify({prompt: p.output, client_id: 'drop-test', extra_data: {extra_pnginfo: {workflow: p.workflow}}});
+        const body = JSON.stringify({prompt: p.output, client_id: 'drop-test',
+                                     extra_data: {extra_pnginfo: {workflow: p.workflow}}});
         const r = await fetch('/prompt', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
         return {status: r.status, body: await r.json(), workflow: JSON.parse(JSON.stringify(p.workflow))};
     }""")
