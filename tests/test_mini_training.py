@@ -269,7 +269,7 @@ def test_mini_configs_chain_stage_a_into_stage_b():
     a = load_config(PACK_ROOT / "configs" / "train" / "mini.yaml")
     b = load_config(PACK_ROOT / "configs" / "train" / "mini_refine.yaml")
     assert Path(b.model.vidiff).resolve() == (Path(a.output_dir) / "vidiff.safetensors").resolve()
-    assert b.min_snr_gamma > 0 and a.min_snr_gamma == 0  # stage A as shipped in v0; B reweights
+    assert a.model.prediction_type is None and b.model.prediction_type == "v_prediction"  # A: ε (random start)
     assert (b.data.frames, b.data.height, b.data.width) == (a.data.frames, a.data.height, a.data.width)
     assert b.data.task_weights == a.data.task_weights
 
