@@ -9,6 +9,8 @@ Both are (B, 4, F, H, W); the UNet predicts the noise epsilon of the target, (B,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from diffusers import UNetMotionModel
 from torch import nn
@@ -19,11 +21,16 @@ from .instruction import ImageInstructionMLP, check_image_embeds, check_text_hid
 from .norm_semantics import apply_norm_semantics
 
 
+@lru_cache(maxsize=None)
+def _alpha_bar_table(beta_schedule: str) -> torch.Tensor:
+    from .sampling import alphas_cumprod  # sampling imports the model's neighbours; import when first needed
+
+    return alphas_cumprod(beta_schedule)  # (1000,) float64, read only
+
+
 def alpha_bar_at(timestep: torch.Tensor | float, beta_schedule: str) -> torch.Tensor:
     """ᾱ at (possibly fractional) timesteps, linear between the schedule's integer steps; shape of `timestep`."""
-    from .sampling import alphas_cumprod
-
-    table = alphas_cumprod(beta_schedule)  # (1000,) float64
+    table = _alpha_bar_table(beta_schedule)  # built once per schedule, not at every UNet call
     t = torch.as_tensor(timestep, dtype=torch.float64).cpu().clamp(0, len(table) - 1)
     lo = t.floor().long()
     hi = (lo + 1).clamp(max=len(table) - 1)
