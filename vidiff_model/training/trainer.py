@@ -26,7 +26,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..checkpoints.native import save_vidiff
 from ..errors import VIDiffError
