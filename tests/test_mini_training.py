@@ -265,13 +265,29 @@ def test_latents_source_errors_name_the_folder(tmp_path, latents):
         load_config(bad)
 
 
-def test_mini_configs_chain_stage_a_into_stage_b():
-    a = load_config(PACK_ROOT / "configs" / "train" / "mini.yaml")
-    b = load_config(PACK_ROOT / "configs" / "train" / "mini_refine.yaml")
-    assert Path(b.model.vidiff).resolve() == (Path(a.output_dir) / "vidiff.safetensors").resolve()
-    assert a.model.prediction_type is None and b.model.prediction_type == "v_prediction"  # A: ε (random start)
-    assert (b.data.frames, b.data.height, b.data.width) == (a.data.frames, a.data.height, a.data.width)
-    assert b.data.task_weights == a.data.task_weights
+def test_mini_config_is_one_v_prediction_stage_on_the_recipes_latents():
+    cfg = load_config(PACK_ROOT / "configs" / "train" / "mini.yaml")
+    assert cfg.model.random == "mini" and cfg.model.prediction_type == "v_prediction"
+    script = (PACK_ROOT / "scripts" / "train_mini.sh").read_text()
+    assert "--chunks 2" in script and "configs/train/mini.yaml" in script
+    assert Path(cfg.data.sources[0].path).resolve() == (PACK_ROOT / "data" / "mini" / "latents").resolve()
+    assert f"cp {Path(cfg.output_dir).relative_to(PACK_ROOT)}/vidiff.safetensors models/vidiff/" in script
+
+
+def test_autoencoder_loss_charges_a_lost_colour_more_than_the_pixel_losses_do():
+    """The block-mean term in opponent colours: a gray copy of a coloured frame (same luma) costs far more
+    with it than without, and a perfect reconstruction costs nothing but the latent pull."""
+    from vidiff_model.mini.autoencoder import opponent, reconstruction_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g) * 0.5 + torch.tensor([0.4, 0.1, 0.0]).view(1, 3, 1, 1)
+    gray = opponent(x)[:, :1].expand(-1, 3, -1, -1)  # the luma of x in every channel
+    z = torch.zeros(2, 4, 4, 4)
+    plain = reconstruction_loss(gray, x, z, block_weight=0.0)
+    weighted = reconstruction_loss(gray, x, z, block_weight=4.0)
+    assert weighted > 3 * plain, (float(weighted), float(plain))
+    assert float(reconstruction_loss(x, x, z)) == 0.0
+    assert torch.allclose(opponent(gray)[:, 1:], torch.zeros(1), atol=1e-6)  # gray has no chroma
 
 
 def test_v_prediction_loss_is_the_v_error(latents, tmp_path):

@@ -108,6 +108,24 @@ def reconstruct(ae, x01: torch.Tensor, noise: float = 0.0, generator: torch.Gene
     return ae.decoder.layers(torch.tanh(z / 3) * 3), z
 
 
+def opponent(x: torch.Tensor, chroma_gain: float = 4.0) -> torch.Tensor:
+    """(B, 3, H, W) RGB -> luma and two chroma differences (YCoCg's axes), the chroma scaled by `chroma_gain`."""
+    r, g, b = x.unbind(1)
+    return torch.stack([(r + 2 * g + b) / 4, chroma_gain * (r - b) / 2, chroma_gain * (2 * g - r - b) / 4], 1)
+
+
+def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, block_weight: float = 4.0) -> torch.Tensor:
+    """L1 + MSE on pixels, `block_weight` × L1 on the 8 × 8 block means, and a weak L2 pull on the latent.
+
+    Why the block term: colour is a small part of a frame's pixel variance, and with the pixel losses alone
+    the first autoencoder (v1) spent its steps on luminance detail: its latent held almost no chroma (a
+    quadratic fit from the 4 latent channels to each block's chroma explained 3 % of it) and every decoded
+    frame came out sepia. One latent pixel per 8 × 8 block can always hold that block's mean colour, and
+    SD's VAE latent does (it is nearly a linear map of the block means), so the term asks for it first."""
+    block = F.l1_loss(opponent(F.avg_pool2d(y, 8)), opponent(F.avg_pool2d(x, 8))) if block_weight else y.new_zeros(())
+    return F.l1_loss(y, x) + F.mse_loss(y, x) + block_weight * block + 1e-4 * (z ** 2).mean()
+
+
 def latent_stats(ae, clips: dict[str, np.ndarray], frames_per_clip: int = 8) -> tuple[float, float]:
     """Mean and std of the encoder output over evenly spaced frames of every clip."""
     zs = []
@@ -136,7 +154,7 @@ def psnr_on(ae, clips: dict[str, np.ndarray], scale: float = 1.0, shift: float =
 
 def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: int = 64, lr: float = 1e-3,
           seed: int = 0, latent_noise: float = 0.1, save_every: int = 250, stop_at: int | None = None,
-          decoder_of: Path | None = None) -> Path:
+          decoder_of: Path | None = None, block_weight: float = 4.0) -> Path:
     """Train (or resume) and export. `stop_at` ends the run early on the `steps`-long learning-rate schedule
     (the result is the same as an uninterrupted run's weights at that step).
 
@@ -170,7 +188,7 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
             group["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         x = _batch(frames, rng, batch, crop)
         y, z = reconstruct(ae, x, latent_noise, g)
-        loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-4 * (z ** 2).mean()
+        loss = reconstruction_loss(y, x, z, block_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -221,12 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--decoder-of", type=Path, default=None,
                    help="an exported vidiff_mini_vae file: keep its encoder and scaling, train only its decoder")
+    p.add_argument("--block-weight", type=float, default=4.0,
+                   help="weight of the L1 loss on 8x8 block means (colour first; 0: pixel losses only)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     start = time.perf_counter()
     train(a.data, a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, seed=a.seed, stop_at=a.stop_at,
-          decoder_of=a.decoder_of)
+          decoder_of=a.decoder_of, block_weight=a.block_weight)
     print(f"done in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
 
 
