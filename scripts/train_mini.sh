@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
 bash scripts/provision_comfyui.sh >/dev/null  # the CLIP tokenizer files (comfy/sd1_tokenizer)
 PY=.venv/bin/python
-AE_STEPS=${AE_STEPS:-1000}   # the autoencoder's learning-rate schedule ...
+AE_STEPS=${AE_STEPS:-4000}   # the autoencoder's learning-rate schedule (32-px crops, lr 5e-4) ...
 AE_STOP=${AE_STOP:-}         # ... and, when set, an earlier step to stop at
 UNET_STEPS=${UNET_STEPS:-}   # empty: configs/train/mini.yaml's max_steps
 $PY -m vidiff_model.mini.data data/mini                                   # 78 clips -> 70 train / 8 validation
 $PY -m vidiff_model.mini.text_encoder                                     # models/text_encoders/vidiff_mini_clip_l.safetensors
-nice -n 5 $PY -W ignore -m vidiff_model.mini.autoencoder --data data/mini --out runs/mini_vae --steps "$AE_STEPS" ${AE_STOP:+--stop-at "$AE_STOP"}
+nice -n 5 $PY -W ignore -m vidiff_model.mini.autoencoder --data data/mini --out runs/mini_vae --steps "$AE_STEPS" --crop 32 --lr 5e-4 ${AE_STOP:+--stop-at "$AE_STOP"}
 $PY -W ignore -m vidiff_model.mini.latents --data data/mini --vae runs/mini_vae/vidiff_mini_vae.safetensors --chunks 2
 $PY -W ignore -m vidiff_model.train --config configs/train/mini.yaml ${UNET_STEPS:+--max-steps "$UNET_STEPS"}
 mkdir -p models/vae models/vidiff

@@ -9,7 +9,8 @@ raw = encoder(x01) / vae_scale + vae_shift and decodes decoder((raw − vae_shif
 from the trained encoder's statistics so that the raw latent × 0.18215 (VIDiff's noisy branch) has zero
 mean and unit variance, like SD-1.5's VAE: the latent convention of DESIGN §1.1 stays unchanged.
 
-Training: random 64 × 64 crops of training frames (it is fully convolutional), flips, L1 + MSE on pixels;
+Training (scripts/train_mini.sh: 4,000 steps of 16 random 32 × 32 crops, lr 5e-4; it is fully convolutional):
+flips, L1 + MSE on pixels, L1 on the 8 × 8 block means in opponent colours (`reconstruction_loss`);
 the encoder output gets a little Gaussian noise before decoding so the decoder tolerates the small latent
 errors a diffusion model makes, and a weak L2 pull keeps latents inside the decoder's tanh(x/3)·3 range.
 """
