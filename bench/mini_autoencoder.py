@@ -35,6 +35,11 @@ def chroma(rgb: torch.Tensor) -> torch.Tensor:
     return rgb - rgb.mean(-1, keepdim=True)
 
 
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    """(F, C, h, w) -> (F·h·w, C) float64: one row per latent pixel or 8 × 8 block."""
+    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).double()
+
+
 def quadratic_features(z: torch.Tensor) -> torch.Tensor:
     """(N, 4) -> (N, 15): 1, z and every product z_i z_j (i <= j)."""
     pairs = [z[:, i:i + 1] * z[:, j:j + 1] for i in range(z.shape[1]) for j in range(i, z.shape[1])]
@@ -54,10 +59,9 @@ def measure(path: Path, clips: dict[str, np.ndarray], every: int, frames: int) -
             y, z = reconstruct(ae, x)
             y = y.clamp(0, 1)
             psnr.append(float(-10 * torch.log10(F.mse_loss(y, x))))
-            rows = lambda t: t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).double()  # noqa: E731 (N, C)
-            latents.append(rows(z))
-            blocks.append(rows(F.avg_pool2d(x, 8)))
-            decoded_blocks.append(rows(F.avg_pool2d(y, 8)))
+            latents.append(as_rows(z))
+            blocks.append(as_rows(F.avg_pool2d(x, 8)))
+            decoded_blocks.append(as_rows(F.avg_pool2d(y, 8)))
     z, ref, dec = torch.cat(latents), torch.cat(blocks), torch.cat(decoded_blocks)
     phi = quadratic_features(z)
     fit = phi @ torch.linalg.lstsq(phi, ref).solution
