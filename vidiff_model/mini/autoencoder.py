@@ -122,7 +122,8 @@ def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, block
     the first autoencoder (v1) spent its steps on luminance detail: its latent held almost no chroma (a
     quadratic fit from the 4 latent channels to each block's chroma explained 3 % of it on training frames,
     5 % on validation ones) and every decoded frame came out sepia. One latent pixel per 8 × 8 block can
-    always hold that block's mean colour, and SD's VAE latent does (it is nearly a linear map of the block means), so the term asks for it first."""
+    always hold that block's mean colour, and SD's VAE latent does (it is nearly a linear map of the block
+    means), so the term asks for it first."""
     block = F.l1_loss(opponent(F.avg_pool2d(y, 8)), opponent(F.avg_pool2d(x, 8))) if block_weight else y.new_zeros(())
     return F.l1_loss(y, x) + F.mse_loss(y, x) + block_weight * block + 1e-4 * (z ** 2).mean()
 
