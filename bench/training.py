@@ -32,6 +32,11 @@ FULL = [("sd15", 16, 256, "bf16", True), ("sd15", 16, 256, "bf16", False)]
 
 
 def run_one(spec: dict) -> dict:
+    with tempfile.TemporaryDirectory(prefix="vidiff_train_bench_") as tmp:  # SD-1.5 runs write GBs
+        return _run_in(spec, Path(tmp))
+
+
+def _run_in(spec: dict, work: Path) -> dict:
     import torch
     import yaml
 
@@ -40,7 +45,6 @@ def run_one(spec: dict) -> dict:
     from vidiff_model.training.run_log import read_log
     from vidiff_model.training.trainer import train
 
-    work = Path(tempfile.mkdtemp())
     make_dataset(work / "data", frames=spec["frames"] + 2, height=spec["size"], width=spec["size"])
     width = 768 if spec["model"] == "sd15" else 32
     make_encoders(work / "encoders", text_width=width, image_width=width, vae_blocks=4)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -204,7 +205,8 @@ def main() -> None:
     else:
         from comfy_harness import ComfyServer
 
-        server = ComfyServer(Path(tempfile.mkdtemp())).start()
+        work = Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))
+        server = ComfyServer(work).start()
         url = server.url
     try:
         with urllib.request.urlopen(url + "/object_info", timeout=60) as r:
@@ -212,6 +214,7 @@ def main() -> None:
     finally:
         if server:
             server.stop()
+            shutil.rmtree(server.workdir, ignore_errors=True)
     (ROOT / "workflows" / "api").mkdir(parents=True, exist_ok=True)
     for task, prompt in workflows().items():
         (ROOT / "workflows" / "api" / f"{task}.json").write_text(json.dumps(prompt, indent=2) + "\n")
