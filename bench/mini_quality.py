@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mini_quality.py --val data/mini/val --out bench/results/mini_quality
         [--model models/vidiff/vidiff_mini.safetensors] [--vae ...] [--text-encoder ...] [--tokenizer ...]
-        [--clips N] [--frames F] [--size S] [--steps 20] [--video-cfg 1.5] [--text-cfg 7.5] [--docs docs]
+        [--clips N] [--frames F] [--size S] [--steps 20] [--video-cfg 1] [--text-cfg 1] [--docs docs]
 
 For every validation clip (`--val`: .npy uint8 (F, H, W, 3) arrays, `vidiff_model.mini.data`'s split; its
 first F frames, resized to S × S when `--size` is given):
@@ -103,6 +103,7 @@ class Translator:
         self.text = load_text_model(str(a.text_encoder), str(a.tokenizer))
         self.sampler = DiffusersSampler(a.sampler, a.scheduler, a.steps)
         self.guidance = GuidanceConfig(video_cfg=a.video_cfg, text_cfg=a.text_cfg)
+        self.style_guidance = GuidanceConfig(video_cfg=a.style_video_cfg, text_cfg=a.style_text_cfg)
         self.null = self.model.null_instruction(self.text.encode([""]))
         self._tokens: dict[str, torch.Tensor] = {}
 
@@ -111,14 +112,14 @@ class Translator:
             self._tokens[text] = self.model.encode_instruction(self.text.encode([text]))
         return self._tokens[text]
 
-    def __call__(self, frames: torch.Tensor, instruction: str, seed: int, long_video=None):
+    def __call__(self, frames: torch.Tensor, instruction: str, seed: int, long_video=None, guidance=None):
         """(F, H, W, 3) -> ((F, H, W, 3) result, VideoResult)."""
         from vidiff_model.long_video import continuation_instruction
         from vidiff_model.pipeline import translate_video
 
         source = self.vae.encode(frames)[None]  # (1, 4, F, h, w) raw
         result = translate_video(self.model, source, self.tokens(instruction), self.null, seed=seed,
-                                 sampler=self.sampler, guidance=self.guidance, long_video=long_video,
+                                 sampler=self.sampler, guidance=guidance or self.guidance, long_video=long_video,
                                  continuation=lambda n: self.tokens(continuation_instruction(instruction, n)))
         return self.vae.decode(result.latent[0]), result
 
@@ -191,7 +192,7 @@ def styles(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path | None
     for i, (clip, frames) in enumerate(clips.items()):
         targets = {t: style_target(frames, t) for t in names}
         for s in names:
-            output, _ = run(frames, style_instruction(s), eval_seed(clip, f"style:{s}"))
+            output, _ = run(frames, style_instruction(s), eval_seed(clip, f"style:{s}"), guidance=run.style_guidance)
             d = {t: float((output - targets[t]).abs().mean()) for t in names}
             for t in names:
                 distance[s][t].append(d[t])
@@ -283,7 +284,9 @@ def markdown(report: dict) -> str:
     st = report.get("styles")
     if st:
         names = list(st["mean_l1"])
-        lines += ["### styles: mean L1 distance of the output to each style's target (rows: the instruction)", "",
+        guided = f"s_V {report['settings'].get('style_video_cfg')}, s_T {report['settings'].get('style_text_cfg')}"
+        lines += [f"### styles ({guided}): "
+                  "mean L1 distance of the output to each style's target (rows: the instruction)", "",
                   "| asked | " + " | ".join(names) + " | own target closest |", "|---" * (len(names) + 2) + "|"]
         for s in names:
             cells = [(f"**{fmt(st['mean_l1'][s][t], 3)}**" if t == s else fmt(st["mean_l1"][s][t], 3)) for t in names]
@@ -317,8 +320,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--sampler", default="euler")
     p.add_argument("--scheduler", default="normal")
-    p.add_argument("--video-cfg", type=float, default=1.5)
-    p.add_argument("--text-cfg", type=float, default=7.5)
+    p.add_argument("--video-cfg", type=float, default=1.0, help="the mini templates' s_V (no guidance)")
+    p.add_argument("--text-cfg", type=float, default=1.0, help="the mini templates' s_T")
+    p.add_argument("--style-video-cfg", type=float, default=1.0, help="s_V of the style templates")
+    p.add_argument("--style-text-cfg", type=float, default=7.5,
+                   help="s_T of the style templates: the instruction alone picks the style, so it is guided")
     p.add_argument("--long-frames", type=int, default=48, help="0 skips the long-video part")
     p.add_argument("--long-clip", type=int, default=16)
     p.add_argument("--long-overlap", type=int, default=4)
@@ -344,6 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {"model": str(a.model), "vae": str(a.vae), "text_encoder": str(a.text_encoder), "clips": len(clips),
                 "frames": int(first.shape[0]), "size": f"{first.shape[2]}×{first.shape[1]}", "steps": a.steps,
                 "sampler": a.sampler, "scheduler": a.scheduler, "video_cfg": a.video_cfg, "text_cfg": a.text_cfg,
+                "style_video_cfg": a.style_video_cfg, "style_text_cfg": a.style_text_cfg,
                 "clip_names": list(clips)}
     report: dict = {"settings": settings, "seconds_per_part": {}}
     for part, fn in (("restoration", lambda: restoration(run, clips, a, docs) if a.tasks else None),

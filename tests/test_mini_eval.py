@@ -143,6 +143,23 @@ def _load_bench():
     return module
 
 
+def test_the_quality_table_measures_what_the_mini_templates_run():
+    """bench/mini_quality.py's defaults are the shipped templates' sampler settings, so the README's table is
+    what a user gets from a click on a mini template."""
+    from comfy_harness import MINI_API
+
+    a = _load_bench().parse([])
+    samplers = {name: n["inputs"] for name, p in MINI_API.items() for n in p.values()
+                if n["class_type"] == "VIDiffSampler"}
+    assert len(samplers) == len(MINI_API)
+    for name, inputs in samplers.items():
+        style = name.startswith("mini_style_")
+        expected = dict(steps=a.steps, sampler_name=a.sampler, scheduler=a.scheduler,
+                        video_cfg=a.style_video_cfg if style else a.video_cfg,
+                        text_cfg=a.style_text_cfg if style else a.text_cfg)
+        assert {k: inputs[k] for k in expected} == expected, name
+
+
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory):
     """A tiny random VIDiff model, random TAESD weights in the host layout, a random 32-wide text encoder

@@ -272,6 +272,10 @@ def test_mini_config_is_one_v_prediction_stage_on_the_recipes_latents():
     assert "--chunks 2" in script and "configs/train/mini.yaml" in script
     assert Path(cfg.data.sources[0].path).resolve() == (PACK_ROOT / "data" / "mini" / "latents").resolve()
     assert f"cp {Path(cfg.output_dir).relative_to(PACK_ROOT)}/vidiff.safetensors models/vidiff/" in script
+    # The shipped autoencoder: the decoder stage's file, whose frozen encoder is the one the latents came from.
+    made_latents = script.split("-m vidiff_model.mini.latents", 1)[1].split("--vae ", 1)[1].split()[0]
+    assert f"--decoder-of {made_latents}" in script
+    assert "cp runs/mini_vae_decoder/vidiff_mini_vae.safetensors models/vae/" in script
 
 
 def test_autoencoder_loss_charges_a_lost_colour_more_than_the_pixel_losses_do():
