@@ -19,7 +19,8 @@ first F frames, resized to S × S when `--size` is given):
   `--long-overlap`; the seam ratio (`long_video.seam_report`, decoded frames) beside the ground truth's own
   ratio for the same clip plan (issue target: <= 1.2).
 Writes OUT/quality.md (the tables), OUT/quality.json (every figure, per clip, and the settings) and one PNG
-per task under `--docs` (rows: frames; columns: input | output | target).
+per task under `--docs` (rows: frames; columns: input | output | autoencoder round trip of the target | target;
+styles: input | output | target).
 """
 
 from __future__ import annotations
@@ -168,12 +169,13 @@ def restoration(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path |
             seed = eval_seed(name, task)
             source, target, known = make_pair(task, frames, seed)
             output, _ = run(source, instruction, seed)
+            ceiling = run.round_trip(target)
             videos = {"input": source, "baseline": BASELINES[task](source, **known), "model": output,
-                      "autoencoder": run.round_trip(target)}
+                      "autoencoder": ceiling}
             per_clip[name] = {k: score(v, target, task == "recolor") for k, v in videos.items()}
             per_clip[name]["target"] = score(target, target, task == "recolor")
             if i == 0 and docs is not None:
-                picture(docs / f"mini_{task}.png", [source, output, target])
+                picture(docs / f"mini_{task}.png", [source, output, ceiling, target])
             print(f"{task} {name}: model {per_clip[name]['model']['psnr']:.2f} dB, input "
                   f"{per_clip[name]['input']['psnr']:.2f} dB, baseline {per_clip[name]['baseline']['psnr']:.2f} dB",
                   flush=True)

@@ -128,7 +128,7 @@ MINI_RESTORATIONS = {  # task -> (VIDiffDegradeVideo's degradation, the instruct
 # and one UNet pass per step instead of three.
 MINI_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 1.0}
 # Styles: the instruction alone picks the style, so it is guided. Same clips: the output nearest its own style's
-# target on 4 of 16 clip × style pairs at s_T 1 (sketch asked, watercolour came), 12 of 16 at s_T 7.5.
+# target on 7 of 16 clip × style pairs at s_T 1 (sketch asked, never sketch), 12 of 16 at s_T 7.5.
 MINI_STYLE_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 7.5}
 
 
