@@ -220,4 +220,6 @@ def test_quality_command_end_to_end_on_a_tiny_random_model(tiny_files):
     from PIL import Image
 
     with Image.open(r / "docs" / "mini_dehaze.png") as im:
+        assert im.size == (4 * 64, 3 * 64)  # input | output | autoencoder round trip | target × 3 frames
+    with Image.open(r / "docs" / "mini_style_sepia.png") as im:
         assert im.size == (3 * 64, 3 * 64)  # input | output | target × 3 frames
