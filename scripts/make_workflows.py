@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import shutil
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -215,8 +215,7 @@ def main() -> None:
     else:
         from comfy_harness import ComfyServer
 
-        work = Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))
-        server = ComfyServer(work).start()
+        server = ComfyServer(Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))).start()
         url = server.url
     try:
         with urllib.request.urlopen(url + "/object_info", timeout=60) as r:
