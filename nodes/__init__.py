@@ -15,11 +15,14 @@ from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
 from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip  # noqa: E402
 from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
-from .video_tasks import VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics  # noqa: E402
+from .video_tasks import (  # noqa: E402
+    VIDiffCutHoles, VIDiffDetailTransfer, VIDiffMaskFromSegmentation, VIDiffVideoMetrics,
+)
 
 NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
     VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip, VIDiffDegradeVideo,
+    VIDiffDetailTransfer,
 ]
 
 

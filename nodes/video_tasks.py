@@ -11,10 +11,10 @@ from comfy_api.latest import io, ui
 from ..vidiff_model.errors import VIDiffError
 from ..vidiff_model.evaluate import format_table
 from ..vidiff_model.metrics import FIDScorer, LPIPSScorer, evaluate_video
+from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked, transfer_detail
 from .host import METRICS_FOLDER
 
 NONE = "none"
-from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked
 
 
 class VIDiffCutHoles(io.ComfyNode):
@@ -61,6 +61,40 @@ class VIDiffMaskFromSegmentation(io.ComfyNode):
     @classmethod
     def execute(cls, source, result, color, threshold) -> io.NodeOutput:
         return io.NodeOutput(mask_from_marked(source, result, color, threshold))
+
+
+class VIDiffDetailTransfer(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffDetailTransfer",
+            display_name="VIDiff Detail Transfer",
+            category="VIDiff/tasks",
+            description="Gives a restored video back the fine detail the autoencoder lost: result + strength × "
+                        "(source − VAEDecode(VAEEncode(source))). A small autoencoder such as vidiff-mini's blurs "
+                        "everything it decodes; what it dropped from the source is known exactly. For restorations "
+                        "(recolor, dehaze, deblur, inpaint), not for style edits, which change the detail on purpose.",
+            inputs=[
+                io.Image.Input("source", tooltip="The frames the model was given (before VAEEncode)."),
+                io.Image.Input("result", tooltip="VAEDecode of the model's result for those frames."),
+                io.Image.Input("source_round_trip",
+                               tooltip="VAEDecode of the source's VAEEncode (the same latent the sampler got), "
+                                       "with the same VAE."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Holes the model fills (1 = missing), e.g. VIDiff Degrade Video's mask: no "
+                                      "detail is taken from the source there, so the hole edges do not come back."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="1 adds back exactly what the autoencoder lost; 0 returns the result as it is."),
+                io.Int.Input("mask_grow", default=4, min=0, max=64,
+                             tooltip="Pixels around the mask that take no detail either (the autoencoder smears a "
+                                     "hole's edge over a few pixels)."),
+            ],
+            outputs=[io.Image.Output(display_name="images", tooltip="The result with the source's detail.")],
+        )
+
+    @classmethod
+    def execute(cls, source, result, source_round_trip, strength, mask_grow, mask=None) -> io.NodeOutput:
+        return io.NodeOutput(transfer_detail(source, result, source_round_trip, mask, strength, mask_grow))
 
 
 class VIDiffVideoMetrics(io.ComfyNode):

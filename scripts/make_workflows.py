@@ -130,13 +130,16 @@ MINI_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 1.0}
 # Styles: the instruction alone picks the style, so it is guided. Same clips: the output nearest its own style's
 # target on 7 of 16 clip × style pairs at s_T 1 (sketch asked, never sketch), 12 of 16 at s_T 7.5.
 MINI_STYLE_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 7.5}
+HOLE_GROW = 4  # px around the holes the inpainting template takes from the model (the autoencoder smears edges)
 
 
 def mini_graph(task: str, instruction: str, *, degradation: str | None = None, frames: int = 16,
                long_video: dict | None = None, guidance: dict = MINI_GUIDANCE) -> dict:
     """vidiff-mini on the pack's sample clip, runnable on a CPU as it is: the shipped model, autoencoder and
-    text encoder. With a degradation: degrade → restore → score, the metrics shown on the node for the
-    degraded input and for the result, both against the clean clip."""
+    text encoder. With a degradation: degrade → restore → finish → score, the metrics shown on the node for the
+    degraded input, the model's output alone and the saved result, all against the clean clip. Finishing gives
+    the decoded output the input's detail the autoencoder lost (VIDiffDetailTransfer); for holes, the output
+    is pasted into them instead, the known pixels kept (the host's GrowMask and ImageCompositeMasked)."""
     g = Graph()
     clip = g.add("VIDiffLoadSampleClip", "Sample clip (validation split)", clip=MINI["clip_file"], frames=frames)
     clean = [clip, 0]
@@ -157,14 +160,26 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
     if long_video:
         sampler["long_video"] = [g.add("VIDiffLongVideo", **long_video), 0]
     result = g.add("VIDiffSampler", **sampler)
-    images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+    images = [g.add("VAEDecode", samples=[result, 0], vae=[vae, 0]), 0]
     if degradation:
+        model_alone = images
+        if degradation == "holes":  # the known pixels are kept; the model fills the holes (and HOLE_GROW px around)
+            holes = g.add("GrowMask", "Holes and their rim", mask=[frames_in[0], 1], expand=HOLE_GROW,
+                          tapered_corners=False)
+            images = [g.add("ImageCompositeMasked", "The model's fill in the holes", destination=frames_in,
+                            source=model_alone, x=0, y=0, resize_source=False, mask=[holes, 0]), 0]
+        else:  # the small autoencoder blurs what it decodes; the detail it lost from the input is added back
+            round_trip = g.add("VAEDecode", "Autoencoder round trip of the input", samples=[source, 0], vae=[vae, 0])
+            images = [g.add("VIDiffDetailTransfer", source=frames_in, result=model_alone,
+                            source_round_trip=[round_trip, 0], strength=1.0, mask_grow=4), 0]
         g.add("VIDiffVideoMetrics", "Degraded input vs clean", prediction=frames_in, reference=clean,
               warping_error=True)
-        g.add("VIDiffVideoMetrics", "Result vs clean", prediction=[images, 0], reference=clean, warping_error=True)
+        g.add("VIDiffVideoMetrics", "Model alone vs clean", prediction=model_alone, reference=clean,
+              warping_error=True)
+        g.add("VIDiffVideoMetrics", "Result vs clean", prediction=images, reference=clean, warping_error=True)
         g.add("SaveAnimatedWEBP", "Save degraded input", images=frames_in, filename_prefix=f"VIDiff/mini_{task}_input",
               fps=[clip, 1], lossless=False, quality=90, method="default")
-    g.add("SaveAnimatedWEBP", "Save result", images=[images, 0], filename_prefix=f"VIDiff/mini_{task}", fps=[clip, 1],
+    g.add("SaveAnimatedWEBP", "Save result", images=images, filename_prefix=f"VIDiff/mini_{task}", fps=[clip, 1],
           lossless=False, quality=90, method="default")
     return g.nodes
 

@@ -27,7 +27,8 @@ STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (  # title, group colour (
         "CLIPVisionLoader"})),
     ("Encode", "#8A8", frozenset({"VAEEncode", "CLIPVisionEncode", "VIDiffInstructionEncode"})),
     ("Translate", "#b58b2a", frozenset({"VIDiffLongVideo", "VIDiffSampler"})),
-    ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage"})),
+    ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage", "VIDiffDetailTransfer",
+                                  "GrowMask", "ImageCompositeMasked"})),
     ("Save", "#a1309b", frozenset({"CreateVideo", "SaveVideo", "SaveAnimatedWEBP", "VIDiffVideoMetrics"})),
 )
 

@@ -40,7 +40,8 @@ def _outputs(server: ComfyServer, history: dict) -> list[Path]:
 def test_nodes_are_listed_with_tooltips_and_categories(server):
     info = server.get("/object_info")
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
-           "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics"]
+           "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics", "VIDiffLoadSampleClip",
+           "VIDiffDegradeVideo", "VIDiffDetailTransfer"]
     for node_id in ids:
         node = info[node_id]
         assert node["category"].startswith("VIDiff/"), node_id

@@ -160,6 +160,52 @@ def test_the_quality_table_measures_what_the_mini_templates_run():
         assert {k: inputs[k] for k in expected} == expected, name
 
 
+def test_the_quality_table_finishes_outputs_as_the_mini_templates_do():
+    """The 'as finished' row (Translator.finish) is what the restoration templates save."""
+    from comfy_harness import MINI_API
+
+    bench = _load_bench()
+    for name, prompt in MINI_API.items():
+        by_type = {n["class_type"]: (k, n["inputs"]) for k, n in prompt.items()}
+        saved = next(n["inputs"]["images"][0] for n in prompt.values()
+                     if n["class_type"] == "SaveAnimatedWEBP" and n["_meta"]["title"] == "Save result")
+        finish = prompt[saved]
+        if "VIDiffDegradeVideo" not in by_type:  # styles: the decoded output as it is
+            assert finish["class_type"] == "VAEDecode", name
+            continue
+        degraded = [by_type["VIDiffDegradeVideo"][0], 0]
+        if name == "mini_inpaint":
+            assert finish["class_type"] == "ImageCompositeMasked" and finish["inputs"]["destination"] == degraded
+            grow = prompt[finish["inputs"]["mask"][0]]
+            assert grow["class_type"] == "GrowMask" and grow["inputs"]["mask"] == [degraded[0], 1]
+            assert grow["inputs"]["expand"] == bench.HOLE_GROW and grow["inputs"]["tapered_corners"] is False
+        else:
+            assert finish["class_type"] == "VIDiffDetailTransfer", name
+            assert finish["inputs"]["source"] == degraded and finish["inputs"]["strength"] == 1.0
+            assert "mask" not in finish["inputs"]
+            round_trip = prompt[finish["inputs"]["source_round_trip"][0]]
+            assert round_trip["class_type"] == "VAEDecode"
+            assert prompt[round_trip["inputs"]["samples"][0]]["inputs"]["pixels"] == degraded
+
+
+def test_finish_pastes_the_model_into_the_grown_holes_like_the_hosts_grow_mask():
+    import scipy.ndimage
+
+    bench = _load_bench()
+    source, output = torch.rand(2, 32, 32, 3), torch.rand(2, 32, 32, 3)
+    mask = torch.zeros(2, 32, 32)
+    mask[0, 10:14, 5:9] = 1
+    mask[1, 20, 20] = 1
+    out = bench.Translator.finish(None, source, output, mask)  # inpainting needs no autoencoder
+    kernel = np.ones((3, 3))  # the host's GrowMask with tapered_corners off, expand times
+    grown = np.stack([m.numpy() for m in mask])
+    for _ in range(bench.HOLE_GROW):
+        grown = np.stack([scipy.ndimage.grey_dilation(m, footprint=kernel) for m in grown])
+    inside = torch.from_numpy(grown) > 0.5
+    assert torch.equal(out[inside], output[inside]) and torch.equal(out[~inside], source[~inside])
+    assert 0 < int(inside.sum()) < inside.numel()
+
+
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory):
     """A tiny random VIDiff model, random TAESD weights in the host layout, a random 32-wide text encoder
@@ -204,8 +250,9 @@ def test_quality_command_end_to_end_on_a_tiny_random_model(tiny_files):
     for task in ("recolor", "dehaze", "deblur", "inpaint"):
         assert f"### {task}:" in md
         rows = report["restoration"][task]["mean"]
-        assert set(rows) == {"input", "baseline", "model", "autoencoder", "target"}
-        assert all(math.isfinite(rows[k]["psnr"]) for k in ("input", "baseline", "model", "autoencoder"))
+        assert set(rows) == {"input", "baseline", "model", "finished", "autoencoder", "target"}
+        assert all(math.isfinite(rows[k]["psnr"]) for k in ("input", "baseline", "model", "finished", "autoencoder"))
+        assert rows["finished"]["psnr"] != rows["model"]["psnr"]  # the templates' finish changes the output
         assert (r / "docs" / f"mini_{task}.png").is_file()
     assert "Colorfulness" in md and "dark channel prior" in md and "Telea" in md
     assert "Colorfulness" not in md.split("### dehaze")[1].split("###")[0]
@@ -214,12 +261,13 @@ def test_quality_command_end_to_end_on_a_tiny_random_model(tiny_files):
     assert 0 <= st["own_closest_all"] <= 1 and "own target closest" in md
     lv = report["long_video"]
     assert lv["frames"] == 10 and lv["clips"] == 3 and math.isfinite(lv["seam_ratio"])  # 7-frame clips, looped
+    assert math.isfinite(lv["finished_seam_ratio"]) and lv["finished_psnr"] != lv["psnr"]
     assert "Seam ratio" in md and (r / "docs" / "mini_long_video.png").is_file()
     saved = json.loads((r / "out" / "quality.json").read_text())
     assert saved["settings"]["clips"] == 2 and saved["settings"]["frames"] == 4
     from PIL import Image
 
     with Image.open(r / "docs" / "mini_dehaze.png") as im:
-        assert im.size == (4 * 64, 3 * 64)  # input | output | autoencoder round trip | target × 3 frames
+        assert im.size == (4 * 64, 3 * 64)  # input | output | output as finished | target × 3 frames
     with Image.open(r / "docs" / "mini_style_sepia.png") as im:
         assert im.size == (3 * 64, 3 * 64)  # input | output | target × 3 frames

@@ -47,3 +47,39 @@ def mask_from_marked(source: torch.Tensor, result: torch.Tensor, color: str = "r
     towards = c - source
     alpha = ((result - source) * towards).sum(-1) / towards.pow(2).sum(-1).clamp_min(1e-4)
     return (alpha > threshold).to(source.dtype)  # (F, H, W)
+
+
+def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(F, H, W) mask dilated by a (2·pixels + 1)² square: the host's GrowMask with tapered_corners off."""
+    if pixels <= 0:
+        return mask
+    return torch.nn.functional.max_pool2d(mask[:, None], 2 * pixels + 1, stride=1, padding=pixels)[:, 0]
+
+
+def transfer_detail(source: torch.Tensor, result: torch.Tensor, source_round_trip: torch.Tensor,
+                    mask: torch.Tensor | None = None, strength: float = 1.0, mask_grow: int = 4) -> torch.Tensor:
+    """The decoded result plus the detail the autoencoder lost from the source (frames (F, H, W, 3)).
+
+    result + strength · (source − VAEDecode(VAEEncode(source))). A small autoencoder (vidiff-mini's, /8 with
+    4 channels) blurs everything it decodes, the model's result included; what it dropped from the source is
+    known exactly, so it is added back. The model's change (colour, haze, a filled hole) stays the model's. Where
+    `mask` is 1 (holes the model fills) and `mask_grow` pixels around it, nothing is taken from the source: its
+    hole edges are not detail to keep.
+    """
+    if source.ndim != 4 or source.shape[-1] != 3:
+        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
+    for name, x in (("result", result), ("source_round_trip", source_round_trip)):
+        if x.shape != source.shape:
+            raise VIDiffError(f"{name}: {tuple(x.shape)} frames do not match source {tuple(source.shape)}; pass the "
+                              f"decoded {'result' if name == 'result' else 'VAEEncode → VAEDecode'} of this source "
+                              "(same frames, same size)")
+    if not 0.0 <= strength <= 2.0:
+        raise VIDiffError(f"strength: {strength} is outside 0–2 (1 adds back exactly what the autoencoder lost)")
+    if mask_grow < 0:
+        raise VIDiffError(f"mask_grow: {mask_grow} pixels; give 0 or more")
+    result = result.to(source)
+    detail = source - source_round_trip.to(source)  # (F, H, W, 3)
+    if mask is not None:
+        m = grow_mask(_frames_and_mask(source, mask.to(source.device), ("source", "mask")), mask_grow)
+        detail = detail * (1 - m)[..., None]
+    return (result + strength * detail).clamp(0, 1)
