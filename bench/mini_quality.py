@@ -12,8 +12,8 @@ first F frames, resized to S × S when `--size` is given):
   round trip of the target (the ceiling: the model's output passes through the same decoder) and the ground
   truth itself are scored against the ground truth: PSNR, SSIM, warping error, and for recolor Colorfulness
   and CDC (`vidiff_model.metrics`). The output is scored as it is and as the restoration templates finish it
-  (`Translator.finish`: the detail the autoencoder lost from the input added back; inpainting: the output pasted
-  into the input's holes).
+  (`Translator.finish`: dehaze, deblur: the detail the autoencoder lost from the input added back; recolor:
+  the output's colour on the input's luma; inpaint: the output pasted into the input's holes).
 - styles: the model is asked for each style (`mini.styles`); the output's mean L1 distance to every style's
   target is recorded; a hit is an output closest to its own style's target (issue target: >= 90 % of clips).
 - long video: the first clip with at least `--long-frames` frames (48; shorter clips are played forwards
@@ -47,7 +47,7 @@ from vidiff_model.mini import MINI_TEXT_ENCODER, MINI_VAE, MINI_VIDIFF  # noqa: 
 
 RESTORATION = ("recolor", "dehaze", "deblur", "inpaint")
 ROW_NAMES = {"input": "degraded input", "baseline": "classical baseline", "model": "VIDiff-mini",
-             "finished": "VIDiff-mini as the templates finish it (detail transfer; inpaint: the holes pasted in)",
+             "finished": "VIDiff-mini as the templates finish it",
              "autoencoder": "autoencoder round trip (ceiling of the model alone)", "target": "ground truth"}
 COLOR_METRICS = ("colorfulness", "cdc")
 HOLE_GROW = 4  # the inpaint template's GrowMask expand (scripts/make_workflows.py)
@@ -131,14 +131,17 @@ class Translator:
     def round_trip(self, frames: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(self.vae.encode(frames))
 
-    def finish(self, source: torch.Tensor, output: torch.Tensor, mask: torch.Tensor | None = None):
-        """What the restoration templates save. Inpainting: the output inside the holes grown by HOLE_GROW px, the
-        input's known pixels elsewhere (the host's GrowMask + ImageCompositeMasked). The others: the detail the
-        autoencoder lost from the input added back (VIDiffDetailTransfer, video_ops.transfer_detail)."""
-        from vidiff_model.video_ops import grow_mask, transfer_detail
+    def finish(self, task: str, source: torch.Tensor, output: torch.Tensor, mask: torch.Tensor | None = None):
+        """What the restoration templates save (scripts/make_workflows.py). inpaint: the output inside the holes
+        grown by HOLE_GROW px, the input's known pixels elsewhere (the host's GrowMask + ImageCompositeMasked);
+        recolor: the output's colour on the gray input's luma (VIDiffKeepLuminance); dehaze, deblur: the detail
+        the autoencoder lost from the input added back (VIDiffDetailTransfer)."""
+        from vidiff_model.video_ops import grow_mask, keep_luminance, transfer_detail
 
-        if mask is not None:
+        if task == "inpaint":
             return torch.where(grow_mask(mask, HOLE_GROW)[..., None] > 0.5, output, source)
+        if task == "recolor":
+            return keep_luminance(source, output)
         return transfer_detail(source, output, self.round_trip(source))
 
 
@@ -185,7 +188,7 @@ def restoration(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path |
             output, _ = run(source, instruction, seed)
             ceiling = run.round_trip(target)
             videos = {"input": source, "baseline": BASELINES[task](source, **known), "model": output,
-                      "finished": run.finish(source, output, known.get("mask")), "autoencoder": ceiling}
+                      "finished": run.finish(task, source, output, known.get("mask")), "autoencoder": ceiling}
             per_clip[name] = {k: score(v, target, task == "recolor") for k, v in videos.items()}
             per_clip[name]["target"] = score(target, target, task == "recolor")
             if i == 0 and docs is not None:
@@ -238,11 +241,11 @@ def long_video(run: Translator, folder: Path, a, docs: Path | None) -> dict:
         x = np.concatenate([x, x[::-1][1:]])
     frames = resize_frames(torch.from_numpy(np.array(x[:a.long_frames])).float() / 255, a.size)
     seed = eval_seed(name, f"long:{a.long_task}")
-    source, target, _ = make_pair(a.long_task, frames, seed)
+    source, target, known = make_pair(a.long_task, frames, seed)
     options = LongVideoOptions(clip_length=a.long_clip, overlap=a.long_overlap, mode="autoregressive")
     output, result = run(source, instructions(a.long_task)[0], seed, long_video=options)
     out_seams = seam_report(output, result.clips, frame_axis=0)
-    finished = run.finish(source, output)  # the long-video template finishes it as the recolor one does
+    finished = run.finish(a.long_task, source, output, known.get("mask"))  # as the long-video template
     finished_seams = seam_report(finished, result.clips, frame_axis=0)
     gt_seams = seam_report(target, result.clips, frame_axis=0)
     if docs is not None and len(result.clips) > 1:
@@ -324,7 +327,7 @@ def markdown(report: dict) -> str:
                   f"{lv['clip_length']} sharing {lv['overlap']}", "",
                   f"Seam ratio {fmt(lv['seam_ratio'])} (target ≤ 1.2; the ground truth's own ratio for the same "
                   f"plan: {fmt(lv['ground_truth_seam_ratio'])}); PSNR {fmt(lv['psnr'])} dB. As the template finishes "
-                  f"it (detail transfer): seam ratio {fmt(lv['finished_seam_ratio'])}, PSNR {fmt(lv['finished_psnr'])} "
+                  f"it: seam ratio {fmt(lv['finished_seam_ratio'])}, PSNR {fmt(lv['finished_psnr'])} "
                   "dB.", ""]
     lines.append(f"Took {report['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"

@@ -16,13 +16,13 @@ from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
 from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip  # noqa: E402
 from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
 from .video_tasks import (  # noqa: E402
-    VIDiffCutHoles, VIDiffDetailTransfer, VIDiffMaskFromSegmentation, VIDiffVideoMetrics,
+    VIDiffCutHoles, VIDiffDetailTransfer, VIDiffKeepLuminance, VIDiffMaskFromSegmentation, VIDiffVideoMetrics,
 )
 
 NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
     VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip, VIDiffDegradeVideo,
-    VIDiffDetailTransfer,
+    VIDiffDetailTransfer, VIDiffKeepLuminance,
 ]
 
 

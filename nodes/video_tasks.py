@@ -11,7 +11,9 @@ from comfy_api.latest import io, ui
 from ..vidiff_model.errors import VIDiffError
 from ..vidiff_model.evaluate import format_table
 from ..vidiff_model.metrics import FIDScorer, LPIPSScorer, evaluate_video
-from ..vidiff_model.video_ops import COLORS, HOLE_FILLS, cut_holes, mask_from_marked, transfer_detail
+from ..vidiff_model.video_ops import (
+    COLORS, HOLE_FILLS, cut_holes, keep_luminance, mask_from_marked, transfer_detail,
+)
 from .host import METRICS_FOLDER
 
 NONE = "none"
@@ -95,6 +97,28 @@ class VIDiffDetailTransfer(io.ComfyNode):
     @classmethod
     def execute(cls, source, result, source_round_trip, strength, mask_grow, mask=None) -> io.NodeOutput:
         return io.NodeOutput(transfer_detail(source, result, source_round_trip, mask, strength, mask_grow))
+
+
+class VIDiffKeepLuminance(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffKeepLuminance",
+            display_name="VIDiff Keep Luminance",
+            category="VIDiff/tasks",
+            description="For recolouring a gray video: the result's colour on the source's brightness (BT.601 luma), "
+                        "as colourisation pipelines finish their output. The gray source holds the brightness "
+                        "exactly and at full sharpness; the model supplies the colour.",
+            inputs=[
+                io.Image.Input("source", tooltip="The gray frames the model was given (before VAEEncode)."),
+                io.Image.Input("result", tooltip="VAEDecode of the model's result for those frames."),
+            ],
+            outputs=[io.Image.Output(display_name="images", tooltip="The result's colour, the source's luma.")],
+        )
+
+    @classmethod
+    def execute(cls, source, result) -> io.NodeOutput:
+        return io.NodeOutput(keep_luminance(source, result))
 
 
 class VIDiffVideoMetrics(io.ComfyNode):

@@ -139,7 +139,8 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
     text encoder. With a degradation: degrade → restore → finish → score, the metrics shown on the node for the
     degraded input, the model's output alone and the saved result, all against the clean clip. Finishing gives
     the decoded output the input's detail the autoencoder lost (VIDiffDetailTransfer); for holes, the output
-    is pasted into them instead, the known pixels kept (the host's GrowMask and ImageCompositeMasked)."""
+    is pasted into them, the known pixels kept (the host's GrowMask and ImageCompositeMasked); for gray input,
+    the output's colour is put on the input's brightness (VIDiffKeepLuminance)."""
     g = Graph()
     clip = g.add("VIDiffLoadSampleClip", "Sample clip (validation split)", clip=MINI["clip_file"], frames=frames)
     clean = [clip, 0]
@@ -168,6 +169,8 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
                           tapered_corners=False)
             images = [g.add("ImageCompositeMasked", "The model's fill in the holes", destination=frames_in,
                             source=model_alone, x=0, y=0, resize_source=False, mask=[holes, 0]), 0]
+        elif degradation == "grayscale":  # the gray input holds the brightness exactly; the model adds colour
+            images = [g.add("VIDiffKeepLuminance", source=frames_in, result=model_alone), 0]
         else:  # the small autoencoder blurs what it decodes; the detail it lost from the input is added back
             round_trip = g.add("VAEDecode", "Autoencoder round trip of the input", samples=[source, 0], vae=[vae, 0])
             images = [g.add("VIDiffDetailTransfer", source=frames_in, result=model_alone,

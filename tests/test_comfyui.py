@@ -41,7 +41,7 @@ def test_nodes_are_listed_with_tooltips_and_categories(server):
     info = server.get("/object_info")
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
            "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics", "VIDiffLoadSampleClip",
-           "VIDiffDegradeVideo", "VIDiffDetailTransfer"]
+           "VIDiffDegradeVideo", "VIDiffDetailTransfer", "VIDiffKeepLuminance"]
     for node_id in ids:
         node = info[node_id]
         assert node["category"].startswith("VIDiff/"), node_id

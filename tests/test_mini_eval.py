@@ -161,7 +161,7 @@ def test_the_quality_table_measures_what_the_mini_templates_run():
 
 
 def test_the_quality_table_finishes_outputs_as_the_mini_templates_do():
-    """The 'as finished' row (Translator.finish) is what the restoration templates save."""
+    """The 'as finished' row (Translator.finish) is what the restoration templates save: the same node per task."""
     from comfy_harness import MINI_API
 
     bench = _load_bench()
@@ -174,7 +174,9 @@ def test_the_quality_table_finishes_outputs_as_the_mini_templates_do():
             assert finish["class_type"] == "VAEDecode", name
             continue
         degraded = [by_type["VIDiffDegradeVideo"][0], 0]
-        if name == "mini_inpaint":
+        if name in ("mini_recolor", "mini_long_video"):
+            assert finish["class_type"] == "VIDiffKeepLuminance" and finish["inputs"]["source"] == degraded, name
+        elif name == "mini_inpaint":
             assert finish["class_type"] == "ImageCompositeMasked" and finish["inputs"]["destination"] == degraded
             grow = prompt[finish["inputs"]["mask"][0]]
             assert grow["class_type"] == "GrowMask" and grow["inputs"]["mask"] == [degraded[0], 1]
@@ -196,7 +198,7 @@ def test_finish_pastes_the_model_into_the_grown_holes_like_the_hosts_grow_mask()
     mask = torch.zeros(2, 32, 32)
     mask[0, 10:14, 5:9] = 1
     mask[1, 20, 20] = 1
-    out = bench.Translator.finish(None, source, output, mask)  # inpainting needs no autoencoder
+    out = bench.Translator.finish(None, "inpaint", source, output, mask)  # inpainting needs no autoencoder
     kernel = np.ones((3, 3))  # the host's GrowMask with tapered_corners off, expand times
     grown = np.stack([m.numpy() for m in mask])
     for _ in range(bench.HOLE_GROW):

@@ -1,4 +1,4 @@
-"""Pixel-space task helpers (vidiff_model.video_ops): detail transfer."""
+"""Pixel-space task helpers (vidiff_model.video_ops): detail transfer and luminance keeping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vidiff_model.errors import VIDiffError
-from vidiff_model.video_ops import transfer_detail
+from vidiff_model.video_ops import keep_luminance, transfer_detail
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
@@ -70,3 +70,16 @@ def test_bad_inputs_are_named(clip, change, message):
     with pytest.raises(VIDiffError, match=None) as e:
         transfer_detail(**{**args, **change})
     assert message in str(e.value)
+
+
+def test_keep_luminance_puts_the_results_colour_on_the_sources_brightness(clip):
+    from vidiff_model.training.synthetic import grayscale
+
+    gray = grayscale(clip)
+    colour = clip * 0.5 + 0.25  # a result with the right hue, the wrong brightness and contrast
+    out = keep_luminance(gray, colour)
+    assert torch.allclose(grayscale(out), gray, atol=1e-6)  # its luma is the source's
+    assert torch.allclose(out[..., 0] - out[..., 1], colour[..., 0] - colour[..., 1], atol=1e-6)  # colour kept
+    assert torch.allclose(keep_luminance(gray, clip), clip, atol=1e-6)  # the right colours give the clip back
+    with pytest.raises(VIDiffError, match=r"result: \(2, 32, 32, 3\) frames do not match source"):
+        keep_luminance(gray, clip[:2])

@@ -83,3 +83,22 @@ def transfer_detail(source: torch.Tensor, result: torch.Tensor, source_round_tri
         m = grow_mask(_frames_and_mask(source, mask.to(source.device), ("source", "mask")), mask_grow)
         detail = detail * (1 - m)[..., None]
     return (result + strength * detail).clamp(0, 1)
+
+
+LUMA = (0.299, 0.587, 0.114)  # BT.601, the weights of the recolor task's gray input
+
+
+def keep_luminance(source: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+    """The result's colour on the source's brightness (frames (F, H, W, 3)): for recolouring a gray video.
+
+    Every pixel of the result is shifted by the same amount in R, G and B, so its BT.601 luma becomes the
+    source's and its colour differences (R − G, B − G) stay the model's. Colourisation pipelines keep the
+    input's luminance the same way; the gray input holds it exactly, at full sharpness."""
+    if source.ndim != 4 or source.shape[-1] != 3:
+        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
+    if result.shape != source.shape:
+        raise VIDiffError(f"result: {tuple(result.shape)} frames do not match source {tuple(source.shape)}; pass "
+                          "the decoded result of this source (same frames, same size)")
+    weights = torch.tensor(LUMA, dtype=source.dtype, device=source.device)
+    result = result.to(source)
+    return (result + ((source - result) @ weights)[..., None]).clamp(0, 1)

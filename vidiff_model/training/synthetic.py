@@ -12,9 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..video_ops import LUMA as GRAY_WEIGHTS  # ITU-R BT.601 luma, what "make it grayscale" means in most tools
 from ..video_ops import cut_holes
-
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, what "make it grayscale" means in most tools
 
 
 def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
