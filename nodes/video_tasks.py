@@ -74,8 +74,9 @@ class VIDiffDetailTransfer(io.ComfyNode):
             category="VIDiff/tasks",
             description="Gives a restored video back the fine detail the autoencoder lost: result + strength × "
                         "(source − VAEDecode(VAEEncode(source))). A small autoencoder such as vidiff-mini's blurs "
-                        "everything it decodes; what it dropped from the source is known exactly. For restorations "
-                        "(recolor, dehaze, deblur, inpaint), not for style edits, which change the detail on purpose.",
+                        "everything it decodes; what it dropped from the source is known exactly. For restorations that "
+                        "keep the source's detail (dehaze, deblur); recolouring has VIDiff Keep Luminance; not for "
+                        "style edits, which change the detail on purpose.",
             inputs=[
                 io.Image.Input("source", tooltip="The frames the model was given (before VAEEncode)."),
                 io.Image.Input("result", tooltip="VAEDecode of the model's result for those frames."),

@@ -79,3 +79,28 @@ def test_mini_restoration_beats_its_degraded_input(server, name):
     assert restored["frames"] == degraded["frames"] == 16
     assert restored["psnr"] >= degraded["psnr"] + QUALITY_MARGIN_DB[name], (restored, degraded)
     assert alone["psnr"] > degraded["psnr"], (alone, degraded)  # the model itself restores, not only the finish
+
+
+def test_finishing_nodes_name_a_mismatched_input(server):
+    def node(prompt: dict, class_type: str) -> dict:
+        return next(n for n in prompt.values() if n["class_type"] == class_type)
+
+    prompt = _fast(MINI_API["mini_dehaze"])  # 8 frames of 128 × 128
+    finish = node(prompt, "VIDiffDetailTransfer")["inputs"]
+    prompt["90"] = {"class_type": "ImageScale", "inputs": {"image": finish["source_round_trip"], "width": 64,
+                                                           "height": 64, "upscale_method": "bilinear", "crop": "disabled"}}
+    finish["source_round_trip"] = ["90", 0]
+    result = server.run(prompt, timeout=900)
+    assert result["status"] == "error" and result["error"]["exception_type"].endswith("VIDiffError")
+    assert result["error"]["exception_message"].startswith(
+        "source_round_trip: (8, 64, 64, 3) frames do not match source (8, 128, 128, 3)")
+
+    prompt = _fast(MINI_API["mini_recolor"])
+    finish = node(prompt, "VIDiffKeepLuminance")["inputs"]
+    prompt["90"] = {"class_type": "ImageFromBatch", "inputs": {"image": finish["result"], "batch_index": 0,
+                                                               "length": 3}}
+    finish["result"] = ["90", 0]
+    result = server.run(prompt, timeout=900)
+    assert result["status"] == "error"
+    assert result["error"]["exception_message"].startswith("result: (3, 128, 128, 3) frames do not match source")
+    assert server.run(_fast(MINI_API["mini_inpaint"]))["status"] == "success"  # the server goes on

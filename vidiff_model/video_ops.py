@@ -56,6 +56,16 @@ def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     return torch.nn.functional.max_pool2d(mask[:, None], 2 * pixels + 1, stride=1, padding=pixels)[:, 0]
 
 
+def _check_frames_of(source: torch.Tensor, **videos: tuple[torch.Tensor, str]) -> None:
+    """source must be frames (F, H, W, 3); each named video (tensor, what it should be) of the same shape."""
+    if source.ndim != 4 or source.shape[-1] != 3:
+        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
+    for name, (x, what) in videos.items():
+        if x.shape != source.shape:
+            raise VIDiffError(f"{name}: {tuple(x.shape)} frames do not match source {tuple(source.shape)}; pass "
+                              f"{what} of this source (same frames, same size)")
+
+
 def transfer_detail(source: torch.Tensor, result: torch.Tensor, source_round_trip: torch.Tensor,
                     mask: torch.Tensor | None = None, strength: float = 1.0, mask_grow: int = 4) -> torch.Tensor:
     """The decoded result plus the detail the autoencoder lost from the source (frames (F, H, W, 3)).
@@ -66,13 +76,8 @@ def transfer_detail(source: torch.Tensor, result: torch.Tensor, source_round_tri
     `mask` is 1 (holes the model fills) and `mask_grow` pixels around it, nothing is taken from the source: its
     hole edges are not detail to keep.
     """
-    if source.ndim != 4 or source.shape[-1] != 3:
-        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
-    for name, x in (("result", result), ("source_round_trip", source_round_trip)):
-        if x.shape != source.shape:
-            raise VIDiffError(f"{name}: {tuple(x.shape)} frames do not match source {tuple(source.shape)}; pass the "
-                              f"decoded {'result' if name == 'result' else 'VAEEncode → VAEDecode'} of this source "
-                              "(same frames, same size)")
+    _check_frames_of(source, result=(result, "the decoded result"),
+                     source_round_trip=(source_round_trip, "VAEDecode of the VAEEncode"))
     if not 0.0 <= strength <= 2.0:
         raise VIDiffError(f"strength: {strength} is outside 0–2 (1 adds back exactly what the autoencoder lost)")
     if mask_grow < 0:
@@ -94,11 +99,7 @@ def keep_luminance(source: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
     Every pixel of the result is shifted by the same amount in R, G and B, so its BT.601 luma becomes the
     source's and its colour differences (R − G, B − G) stay the model's. Colourisation pipelines keep the
     input's luminance the same way; the gray input holds it exactly, at full sharpness."""
-    if source.ndim != 4 or source.shape[-1] != 3:
-        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
-    if result.shape != source.shape:
-        raise VIDiffError(f"result: {tuple(result.shape)} frames do not match source {tuple(source.shape)}; pass "
-                          "the decoded result of this source (same frames, same size)")
+    _check_frames_of(source, result=(result, "the decoded result"))
     weights = torch.tensor(LUMA, dtype=source.dtype, device=source.device)
     result = result.to(source)
     return (result + ((source - result) @ weights)[..., None]).clamp(0, 1)
