@@ -51,7 +51,6 @@ ROW_NAMES = {"input": "degraded input", "baseline": "classical baseline", "model
              "finished": "VIDiff-mini as the templates finish it",
              "autoencoder": "autoencoder round trip (ceiling of the model alone)", "target": "ground truth"}
 COLOR_METRICS = ("colorfulness", "cdc")
-HOLE_GROW = 4  # the inpaint template's GrowMask expand (scripts/make_workflows.py)
 
 
 def default_tokenizer() -> Path:
@@ -133,14 +132,14 @@ class Translator:
         return self.vae.decode(self.vae.encode(frames))
 
     def finish(self, task: str, source: torch.Tensor, output: torch.Tensor, mask: torch.Tensor | None = None):
-        """What the restoration templates save (scripts/make_workflows.py). inpaint: the output inside the holes
-        grown by HOLE_GROW px, the input's known pixels elsewhere (the host's GrowMask + ImageCompositeMasked);
+        """What the restoration templates save (scripts/make_workflows.py). inpaint: the output inside the holes,
+        the input's known pixels elsewhere (the host's ImageCompositeMasked);
         recolor: the output's colour on the gray input's luma (VIDiffKeepLuminance); dehaze, deblur: the detail
         the autoencoder lost from the input added back (VIDiffDetailTransfer)."""
-        from vidiff_model.video_ops import grow_mask, keep_luminance, transfer_detail
+        from vidiff_model.video_ops import keep_luminance, transfer_detail
 
         if task == "inpaint":
-            return torch.where(grow_mask(mask, HOLE_GROW)[..., None] > 0.5, output, source)
+            return torch.where(mask[..., None] > 0.5, output, source)
         if task == "recolor":
             return keep_luminance(source, output)
         return transfer_detail(source, output, self.round_trip(source))

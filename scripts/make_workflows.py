@@ -130,7 +130,6 @@ MINI_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 1.0}
 # Styles: the instruction alone picks the style, so it is guided. Same clips: the output nearest its own style's
 # target on 7 of 16 clip × style pairs at s_T 1 (sketch asked, never sketch), 12 of 16 at s_T 7.5.
 MINI_STYLE_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 7.5}
-HOLE_GROW = 4  # px around the holes the inpainting template takes from the model (the autoencoder smears edges)
 
 
 def mini_graph(task: str, instruction: str, *, degradation: str | None = None, frames: int = 16,
@@ -139,7 +138,7 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
     text encoder. With a degradation: degrade → restore → finish → score, the metrics shown on the node for the
     degraded input, the model's output alone and the saved result, all against the clean clip. Finishing gives
     the decoded output the input's detail the autoencoder lost (VIDiffDetailTransfer); for holes, the output
-    is pasted into them, the known pixels kept (the host's GrowMask and ImageCompositeMasked); for gray input,
+    is pasted into them, the known pixels kept (the host's ImageCompositeMasked); for gray input,
     the output's colour is put on the input's brightness (VIDiffKeepLuminance)."""
     g = Graph()
     clip = g.add("VIDiffLoadSampleClip", "Sample clip (validation split)", clip=MINI["clip_file"], frames=frames)
@@ -164,11 +163,9 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
     images = [g.add("VAEDecode", samples=[result, 0], vae=[vae, 0]), 0]
     if degradation:
         model_alone = images
-        if degradation == "holes":  # the known pixels are kept; the model fills the holes (and HOLE_GROW px around)
-            holes = g.add("GrowMask", "Holes and their rim", mask=[frames_in[0], 1], expand=HOLE_GROW,
-                          tapered_corners=False)
+        if degradation == "holes":  # the known pixels are kept; the model fills the holes
             images = [g.add("ImageCompositeMasked", "The model's fill in the holes", destination=frames_in,
-                            source=model_alone, x=0, y=0, resize_source=False, mask=[holes, 0]), 0]
+                            source=model_alone, x=0, y=0, resize_source=False, mask=[frames_in[0], 1]), 0]
         elif degradation == "grayscale":  # the gray input holds the brightness exactly; the model adds colour
             images = [g.add("VIDiffKeepLuminance", source=frames_in, result=model_alone), 0]
         else:  # the small autoencoder blurs what it decodes; the detail it lost from the input is added back

@@ -28,7 +28,7 @@ STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (  # title, group colour (
     ("Encode", "#8A8", frozenset({"VAEEncode", "CLIPVisionEncode", "VIDiffInstructionEncode"})),
     ("Translate", "#b58b2a", frozenset({"VIDiffLongVideo", "VIDiffSampler"})),
     ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage", "VIDiffDetailTransfer",
-                                  "VIDiffKeepLuminance", "GrowMask", "ImageCompositeMasked"})),
+                                  "VIDiffKeepLuminance", "ImageCompositeMasked"})),
     ("Save", "#a1309b", frozenset({"CreateVideo", "SaveVideo", "SaveAnimatedWEBP", "VIDiffVideoMetrics"})),
 )
 
