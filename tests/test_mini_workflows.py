@@ -63,8 +63,8 @@ def test_mini_workflow_runs_as_shipped(server, name):
 
 
 # The shipped templates as they are (16 frames, 20 steps) on the sample clip, scored by their own metrics nodes.
-# Measured with the v3 weights (README): dehaze 16.46 dB against the hazy input's 12.79 (+3.7), inpaint 11.79
-# against 9.52 (+2.3). The margins leave room for another CPU's rounding, not for a model that does not restore.
+# Measured with the v3 weights (README): dehaze 16.46 dB against the hazy input's 12.79 (+3.7), inpaint 12.30
+# against 9.52 (+2.8). The margins leave room for another CPU's rounding, not for a model that does not restore.
 QUALITY_MARGIN_DB = {"mini_dehaze": 2.0, "mini_inpaint": 1.0}
 
 
