@@ -133,9 +133,9 @@ class Translator:
 
     def finish(self, task: str, source: torch.Tensor, output: torch.Tensor, mask: torch.Tensor | None = None):
         """What the restoration templates save (scripts/make_workflows.py). inpaint: the output inside the holes,
-        the input's known pixels elsewhere (the host's ImageCompositeMasked);
-        recolor: the output's colour on the gray input's luma (VIDiffKeepLuminance); dehaze, deblur: the detail
-        the autoencoder lost from the input added back (VIDiffDetailTransfer)."""
+        the input's known pixels elsewhere (the host's ImageCompositeMasked); recolor: the output's colour on the
+        gray input's luma (VIDiffKeepLuminance); dehaze, deblur: the detail the autoencoder lost from the input
+        added back (VIDiffDetailTransfer)."""
         from vidiff_model.video_ops import keep_luminance, transfer_detail
 
         if task == "inpaint":
