@@ -23,6 +23,16 @@ def _frames_and_mask(images: torch.Tensor, mask: torch.Tensor, names: tuple[str,
     return mask.to(images.dtype).expand(f, h, w)
 
 
+def _check_frames_of(source: torch.Tensor, **videos: tuple[torch.Tensor, str]) -> None:
+    """source must be frames (F, H, W, 3); each named video (tensor, what it should be) of the same shape."""
+    if source.ndim != 4 or source.shape[-1] != 3:
+        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
+    for name, (x, what) in videos.items():
+        if x.shape != source.shape:
+            raise VIDiffError(f"{name}: {tuple(x.shape)} frames do not match source {tuple(source.shape)}; pass "
+                              f"{what} of this source (same frames, same size)")
+
+
 def cut_holes(images: torch.Tensor, mask: torch.Tensor, fill: str = "black") -> torch.Tensor:
     """Inpainting input: frames with the masked pixels (mask 1) replaced by a flat `fill` colour."""
     if fill not in HOLE_FILLS:
@@ -40,9 +50,7 @@ def mask_from_marked(source: torch.Tensor, result: torch.Tensor, color: str = "r
     """
     if color not in COLORS:
         raise VIDiffError(f"color: unknown {color!r}; choose one of {sorted(COLORS)}")
-    if source.shape != result.shape:
-        raise VIDiffError(f"result: {tuple(result.shape)} frames do not match source {tuple(source.shape)}; "
-                          "pass the decoded result of this source")
+    _check_frames_of(source, result=(result, "the decoded result"))
     c = torch.tensor(COLORS[color], dtype=source.dtype, device=source.device)
     towards = c - source
     alpha = ((result - source) * towards).sum(-1) / towards.pow(2).sum(-1).clamp_min(1e-4)
@@ -54,16 +62,6 @@ def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     if pixels <= 0:
         return mask
     return torch.nn.functional.max_pool2d(mask[:, None], 2 * pixels + 1, stride=1, padding=pixels)[:, 0]
-
-
-def _check_frames_of(source: torch.Tensor, **videos: tuple[torch.Tensor, str]) -> None:
-    """source must be frames (F, H, W, 3); each named video (tensor, what it should be) of the same shape."""
-    if source.ndim != 4 or source.shape[-1] != 3:
-        raise VIDiffError(f"source: expected video frames (frames, height, width, 3), got {tuple(source.shape)}")
-    for name, (x, what) in videos.items():
-        if x.shape != source.shape:
-            raise VIDiffError(f"{name}: {tuple(x.shape)} frames do not match source {tuple(source.shape)}; pass "
-                              f"{what} of this source (same frames, same size)")
 
 
 def transfer_detail(source: torch.Tensor, result: torch.Tensor, source_round_trip: torch.Tensor,
