@@ -98,6 +98,8 @@ class TrainConfig:
     gradient_accumulation: int = 1
     learning_rate: float = 1e-4
     warmup_steps: int = 0
+    lr_schedule: str = "constant"  # constant | cosine (to min_learning_rate at max_steps, after the warm-up)
+    min_learning_rate: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     min_snr_gamma: float = 0.0  # > 0: min-SNR-γ loss weighting (Hang et al. 2023), min(SNR, γ)/SNR per sample; 0: plain MSE
@@ -128,6 +130,9 @@ class TrainConfig:
                     "log_every"):
             need(getattr(self, key) >= 1, f"{key}: must be at least 1, got {getattr(self, key)}")
         need(self.learning_rate > 0, f"learning_rate: must be positive, got {self.learning_rate}")
+        need(self.lr_schedule in ("constant", "cosine"), f"lr_schedule: {self.lr_schedule!r}; choose constant or cosine")
+        need(0 <= self.min_learning_rate <= self.learning_rate,
+             f"min_learning_rate: must be in [0, learning_rate = {self.learning_rate}], got {self.min_learning_rate}")
         need(0 <= self.ema_decay < 1, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
         need(self.min_snr_gamma >= 0, f"min_snr_gamma: 0 (off) or a positive γ such as 5, got {self.min_snr_gamma}")
         d = self.data

@@ -69,6 +69,18 @@ def _export(model, ema: EMA | None, path: Path, dtype: torch.dtype, metadata: di
     save_vidiff(model, path, dtype=dtype, metadata=metadata)
 
 
+def learning_rate_at(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of step `step` (0-based): a linear warm-up, then constant or a cosine decay that
+    reaches min_learning_rate at the last step (max_steps - 1)."""
+    warm = cfg.warmup_steps
+    if step < warm:
+        return cfg.learning_rate * (step + 1) / warm
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    done = min((step - warm) / max(cfg.max_steps - 1 - warm, 1), 1.0)
+    return cfg.min_learning_rate + (cfg.learning_rate - cfg.min_learning_rate) * 0.5 * (1 + math.cos(math.pi * done))
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         from accelerate import Accelerator
@@ -189,8 +201,7 @@ class Trainer:
         return per_sample.mean()
 
     def learning_rate(self) -> float:
-        warm = self.cfg.warmup_steps
-        return self.cfg.learning_rate * (min(1.0, (self.step + 1) / warm) if warm else 1.0)
+        return learning_rate_at(self.cfg, self.step)
 
     # -- the run --------------------------------------------------------------------------------------
     def run(self) -> Path:
