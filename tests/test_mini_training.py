@@ -272,10 +272,37 @@ def test_mini_config_is_one_v_prediction_stage_on_the_recipes_latents():
     assert "--chunks 2" in script and "configs/train/mini.yaml" in script
     assert Path(cfg.data.sources[0].path).resolve() == (PACK_ROOT / "data" / "mini" / "latents").resolve()
     assert f"cp {Path(cfg.output_dir).relative_to(PACK_ROOT)}/vidiff.safetensors models/vidiff/" in script
+    # The measured second stage (not in the recipe) starts from the first one's file, on the same data.
+    refine = load_config(PACK_ROOT / "configs" / "train" / "mini_refine.yaml")
+    assert Path(refine.model.vidiff).resolve() == (Path(cfg.output_dir) / "vidiff.safetensors").resolve()
+    assert not refine.model.image_instruction and refine.data.image_instruction == 0
+    assert refine.data.sources == cfg.data.sources and refine.data.task_weights == cfg.data.task_weights
+    assert refine.seed != cfg.seed and refine.lr_schedule == "cosine"
+    assert "mini_refine" not in script  # measured and left out (its config's header says why)
     # The shipped autoencoder: the decoder stage's file, whose frozen encoder is the one the latents came from.
     made_latents = script.split("-m vidiff_model.mini.latents", 1)[1].split("--vae ", 1)[1].split()[0]
     assert f"--decoder-of {made_latents}" in script
     assert "cp runs/mini_vae_decoder/vidiff_mini_vae.safetensors models/vae/" in script
+
+
+def test_cosine_learning_rate_warms_up_then_decays_to_its_floor(latents, tmp_path):
+    from vidiff_model.training.trainer import learning_rate_at
+
+    cfg = load_config(mini_yaml(latents, tmp_path / "run"))
+    cfg.learning_rate, cfg.warmup_steps, cfg.max_steps = 2e-4, 10, 111  # decays over steps 10..110
+    assert [learning_rate_at(cfg, s) for s in (0, 9, 50, 110)] == pytest.approx([2e-5, 2e-4, 2e-4, 2e-4])
+    cfg.lr_schedule, cfg.min_learning_rate = "cosine", 1e-5
+    rates = [learning_rate_at(cfg, s) for s in range(cfg.max_steps)]
+    assert rates[0] == pytest.approx(2e-5) and rates[10] == pytest.approx(2e-4)
+    assert rates[60] == pytest.approx((2e-4 + 1e-5) / 2) and rates[-1] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))  # never rises after the warm-up
+    assert learning_rate_at(cfg, 500) == pytest.approx(1e-5)  # past max_steps (a longer resume): the floor
+    cfg.lr_schedule = "linear"
+    with pytest.raises(Exception, match="lr_schedule"):
+        cfg.check()
+    cfg.lr_schedule, cfg.min_learning_rate = "cosine", 1.0
+    with pytest.raises(Exception, match="min_learning_rate"):
+        cfg.check()
 
 
 def test_autoencoder_loss_charges_a_lost_colour_more_than_the_pixel_losses_do():
