@@ -209,9 +209,15 @@ def styles(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path | None
     names = list(STYLES)
     distance = {s: {t: [] for t in names} for s in names}  # asked style -> target style -> per clip
     hits = {s: [] for s in names}
+    ceiling = {s: [] for s in names}  # the target's own autoencoder round trip: closest to its own target?
+    between = {s: {t: [] for t in names} for s in names}  # how far apart the targets themselves are
     for i, (clip, frames) in enumerate(clips.items()):
         targets = {t: style_target(frames, t) for t in names}
         for s in names:
+            round_trip = run.round_trip(targets[s])
+            for t in names:
+                between[s][t].append(float((targets[s] - targets[t]).abs().mean()))
+            ceiling[s].append(min(names, key=lambda t: float((round_trip - targets[t]).abs().mean())) == s)
             output, _ = run(frames, style_instruction(s), eval_seed(clip, f"style:{s}"), guidance=run.style_guidance)
             d = {t: float((output - targets[t]).abs().mean()) for t in names}
             for t in names:
@@ -225,6 +231,8 @@ def styles(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path | None
             "mean_l1": {s: {t: float(np.mean(v)) for t, v in row.items()} for s, row in distance.items()},
             "own_closest": {s: float(np.mean(h)) for s, h in hits.items()},
             "own_closest_all": float(np.mean(all_hits)), "pairs": len(all_hits),
+            "round_trip_own_closest": {s: float(np.mean(h)) for s, h in ceiling.items()},
+            "target_l1": {s: {t: float(np.mean(v)) for t, v in row.items()} for s, row in between.items()},
             "per_clip": {"distance": distance, "hits": hits}}
 
 
@@ -326,10 +334,16 @@ def markdown(report: dict) -> str:
         guided = f"s_V {report['settings'].get('style_video_cfg')}, s_T {report['settings'].get('style_text_cfg')}"
         lines += [f"### styles ({guided}): "
                   "mean L1 distance of the output to each style's target (rows: the instruction)", "",
-                  "| asked | " + " | ".join(names) + " | own target closest |", "|---" * (len(names) + 2) + "|"]
+                  "| asked | " + " | ".join(names) + " | own target closest | nearest other target (L1 between the "
+                  "targets) | the target's autoencoder round trip: own target closest |", "|---" * (len(names) + 4) + "|"]
         for s in names:
             cells = [(f"**{fmt(st['mean_l1'][s][t], 3)}**" if t == s else fmt(st["mean_l1"][s][t], 3)) for t in names]
-            lines.append(f"| {s} | " + " | ".join(cells) + f" | {st['own_closest'][s] * 100:.0f} % |")
+            gaps = {t: v for t, v in st.get("target_l1", {}).get(s, {}).items() if t != s}
+            nearest = min(gaps, key=gaps.get) if gaps else None
+            near = f"{nearest} ({fmt(gaps[nearest], 3)})" if nearest else "–"
+            ceiling = st.get("round_trip_own_closest", {}).get(s)
+            lines.append(f"| {s} | " + " | ".join(cells) + f" | {st['own_closest'][s] * 100:.0f} % | {near} | "
+                         + ("–" if ceiling is None else f"{ceiling * 100:.0f} %") + " |")
         lines += ["", f"Own style's target closest on {st['own_closest_all'] * 100:.0f} % of {st['pairs']} "
                   "clip × style pairs (target: ≥ 90 %).", ""]
     lv = report.get("long_video")

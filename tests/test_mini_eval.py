@@ -251,6 +251,11 @@ def test_quality_command_end_to_end_on_a_tiny_random_model(tiny_files):
     st = report["styles"]
     assert set(st["mean_l1"]) == set(STYLES) and st["pairs"] == 2 * len(STYLES)
     assert 0 <= st["own_closest_all"] <= 1 and "own target closest" in md
+    # How far apart the targets are, and whether the autoencoder could carry each one (the model's ceiling).
+    gaps = st["target_l1"]
+    assert all(gaps[s][s] == 0 for s in STYLES) and gaps["sepia"]["sketch"] == pytest.approx(gaps["sketch"]["sepia"])
+    assert min(gaps[s][t] for s in STYLES for t in STYLES if s != t) > 0.01
+    assert set(st["round_trip_own_closest"]) == set(STYLES) and "autoencoder round trip" in md
     lv = report["long_video"]
     assert lv["frames"] == 10 and lv["clips"] == 3 and math.isfinite(lv["seam_ratio"])  # 7-frame clips, looped
     assert math.isfinite(lv["finished_seam_ratio"]) and lv["finished_psnr"] != lv["psnr"]
