@@ -271,10 +271,25 @@ def one_long_video(run: Translator, name: str, x: np.ndarray, a, docs: Path | No
     if docs is not None and len(result.clips) > 1:
         b = result.clips[1].new_start  # the first seam: the frames either side of it
         picture(docs / "mini_long_video.png", [v[b - 1:b + 1] for v in (source, output, finished, target)], 2)
-    return {"clips": len(result.clips), "seam_ratio": out_seams.ratio,
+    given = given_frame_error(result)
+    return {"clips": len(result.clips), "seam_ratio": out_seams.ratio, **given,
             "boundary_change": out_seams.boundary_change, "inner_change": out_seams.inner_change,
             "ground_truth_seam_ratio": gt_seams.ratio, "psnr": score(output, target, False)["psnr"],
             "finished_seam_ratio": finished_seams.ratio, "finished_psnr": score(finished, target, False)["psnr"]}
+
+
+def given_frame_error(result) -> dict[str, float]:
+    """How well each later clip keeps the frames it continues from: mean |latent| difference (raw scale) between
+    clip k's own result on its first `overlap` frames and clip k−1's results there (which the output keeps, and
+    which were clip k's source there), beside the output latent's mean change between consecutive frames. A model
+    that learned "Based on the first n frames" copies them (error ≪ frame change); one that did not makes a jump at
+    every seam."""
+    from vidiff_model.long_video import frame_changes
+
+    errors = [float((own[:, :, :c.overlap] - result.latent[:, :, c.start:c.new_start]).abs().mean())
+              for c, own in zip(result.clips[1:], result.clip_results[1:])]
+    return {"given_frame_error": float(np.mean(errors)) if errors else float("nan"),
+            "latent_frame_change": float(frame_changes(result.latent, 2).mean())}
 
 
 # -- the report ----------------------------------------------------------------------------------------------
@@ -353,7 +368,10 @@ def markdown(report: dict) -> str:
                   f"Seam ratio {fmt(lv['seam_ratio'])} (target ≤ 1.2; the ground truth's own ratio for the same "
                   f"plan: {fmt(lv['ground_truth_seam_ratio'])}); PSNR {fmt(lv['psnr'])} dB. As the template finishes "
                   f"it: seam ratio {fmt(lv['finished_seam_ratio'])}, PSNR {fmt(lv['finished_psnr'])} "
-                  "dB.", ""]
+                  "dB.", "",
+                  f"Later clips keep the frames they continue from to within {fmt(lv['given_frame_error'], 3)} (mean "
+                  "|latent| difference to the previous clip's results there, raw scale), beside a change of "
+                  f"{fmt(lv['latent_frame_change'], 3)} between consecutive frames of the output.", ""]
     lines.append(f"Took {report['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
 

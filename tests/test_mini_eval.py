@@ -259,6 +259,7 @@ def test_quality_command_end_to_end_on_a_tiny_random_model(tiny_files):
     lv = report["long_video"]
     assert lv["frames"] == 10 and lv["clips"] == 3 and math.isfinite(lv["seam_ratio"])  # 7-frame clips, looped
     assert math.isfinite(lv["finished_seam_ratio"]) and lv["finished_psnr"] != lv["psnr"]
+    assert lv["given_frame_error"] > 0 and lv["latent_frame_change"] > 0 and "continue from" in md  # random weights
     assert lv["videos"] == 1 and list(lv["per_clip"]) == ["clip0"]  # no clip has 10 frames: the longest, looped
     assert "Seam ratio" in md and (r / "docs" / "mini_long_video.png").is_file()
     saved = json.loads((r / "out" / "quality.json").read_text())

@@ -279,6 +279,12 @@ def test_mini_config_is_one_v_prediction_stage_on_the_recipes_latents():
     assert refine.data.sources == cfg.data.sources and refine.data.task_weights == cfg.data.task_weights
     assert refine.seed != cfg.seed and refine.lr_schedule == "cosine"
     assert "mini_refine" not in script  # measured and left out (its config's header says why)
+    # The measured continuation stage, likewise: stage one's file and data, far more "first n frames" samples.
+    cont = load_config(PACK_ROOT / "configs" / "train" / "mini_continue.yaml")
+    assert Path(cont.model.vidiff).resolve() == (Path(cfg.output_dir) / "vidiff.safetensors").resolve()
+    assert cont.data.sources == cfg.data.sources and cont.data.task_weights == cfg.data.task_weights
+    assert cont.data.first_frames > cfg.data.first_frames and cont.seed not in (cfg.seed, refine.seed)
+    assert "mini_continue" not in script
     # The shipped autoencoder: the decoder stage's file, whose frozen encoder is the one the latents came from.
     made_latents = script.split("-m vidiff_model.mini.latents", 1)[1].split("--vae ", 1)[1].split()[0]
     assert f"--decoder-of {made_latents}" in script
