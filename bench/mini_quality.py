@@ -154,6 +154,10 @@ def score(pred: torch.Tensor, ref: torch.Tensor, color: bool) -> dict[str, float
     return {k: float(m[k]) for k in keys if k in m}
 
 
+def mean_l1(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().mean())
+
+
 def mean_of(rows: list[dict[str, float]]) -> dict[str, float]:
     out = {}
     for k in rows[0]:
@@ -216,10 +220,10 @@ def styles(run: Translator, clips: dict[str, torch.Tensor], a, docs: Path | None
         for s in names:
             round_trip = run.round_trip(targets[s])
             for t in names:
-                between[s][t].append(float((targets[s] - targets[t]).abs().mean()))
-            ceiling[s].append(min(names, key=lambda t: float((round_trip - targets[t]).abs().mean())) == s)
+                between[s][t].append(mean_l1(targets[s], targets[t]))
+            ceiling[s].append(min(names, key=lambda t: mean_l1(round_trip, targets[t])) == s)
             output, _ = run(frames, style_instruction(s), eval_seed(clip, f"style:{s}"), guidance=run.style_guidance)
-            d = {t: float((output - targets[t]).abs().mean()) for t in names}
+            d = {t: mean_l1(output, targets[t]) for t in names}
             for t in names:
                 distance[s][t].append(d[t])
             hits[s].append(min(d, key=d.get) == s)
@@ -271,8 +275,7 @@ def one_long_video(run: Translator, name: str, x: np.ndarray, a, docs: Path | No
     if docs is not None and len(result.clips) > 1:
         b = result.clips[1].new_start  # the first seam: the frames either side of it
         picture(docs / "mini_long_video.png", [v[b - 1:b + 1] for v in (source, output, finished, target)], 2)
-    given = given_frame_error(result)
-    return {"clips": len(result.clips), "seam_ratio": out_seams.ratio, **given,
+    return {"clips": len(result.clips), "seam_ratio": out_seams.ratio, **given_frame_error(result),
             "boundary_change": out_seams.boundary_change, "inner_change": out_seams.inner_change,
             "ground_truth_seam_ratio": gt_seams.ratio, "psnr": score(output, target, False)["psnr"],
             "finished_seam_ratio": finished_seams.ratio, "finished_psnr": score(finished, target, False)["psnr"]}
@@ -286,7 +289,7 @@ def given_frame_error(result) -> dict[str, float]:
     every seam."""
     from vidiff_model.long_video import frame_changes
 
-    errors = [float((own[:, :, :c.overlap] - result.latent[:, :, c.start:c.new_start]).abs().mean())
+    errors = [mean_l1(own[:, :, :c.overlap], result.latent[:, :, c.start:c.new_start])
               for c, own in zip(result.clips[1:], result.clip_results[1:])]
     return {"given_frame_error": float(np.mean(errors)) if errors else float("nan"),
             "latent_frame_change": float(frame_changes(result.latent, 2).mean())}
