@@ -113,9 +113,13 @@ class _HostModelWrap:
 HOST_BETA_SCHEDULES = {"sd15": "linear", "animatediff": "sqrt_linear"}
 
 
-def model_sampling(beta_schedule: str = "sd15"):
-    """The host's discrete epsilon sampling object for a VIDiff noise schedule (betas 0.00085..0.012)."""
-    class ModelSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+def model_sampling(beta_schedule: str = "sd15", like=None):
+    """The host's discrete sampling object for a VIDiff noise schedule (betas 0.00085..0.012), predicting what
+    `like` (a model's current sampling object) predicts: ε, or v for a v-prediction model."""
+    prediction = (comfy.model_sampling.V_PREDICTION if isinstance(like, comfy.model_sampling.V_PREDICTION)
+                  else comfy.model_sampling.EPS)
+
+    class ModelSampling(comfy.model_sampling.ModelSamplingDiscrete, prediction):
         pass
     settings = {"beta_schedule": HOST_BETA_SCHEDULES[beta_schedule], "linear_start": 0.00085, "linear_end": 0.012}
     return ModelSampling(SimpleNamespace(sampling_settings=settings))

@@ -81,9 +81,17 @@ def guided_eps_fn(model, instruction: torch.Tensor, null_instruction: torch.Tens
                         torch.cat([conds[k][1] for k in names])).chunk(n)  # n × (B, 4, F, H, W)
         else:
             out = [model(x_in, conds[k][0], t, conds[k][1]) for k in names]
-        result = out[0] * weights[names[0]]
-        for name, e in zip(names[1:], out[1:]):
-            result = result + e * weights[name]
-        return result
+        return combine_branches(dict(zip(names, out)), weights)
 
     return eps
+
+
+def combine_branches(outputs: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Σ weight·output over the computed branches (`GuidanceConfig.branch_weights`). The weights add up to
+    one, so this is the same formula whether the outputs are ε or the clean estimates x0 = x − σ·ε (the
+    host's models return x0)."""
+    names = list(weights)
+    result = outputs[names[0]] * weights[names[0]]
+    for name in names[1:]:
+        result = result + outputs[name] * weights[name]
+    return result

@@ -19,7 +19,7 @@ import re
 import torch
 
 from ..errors import CheckpointError
-from .detect import FileKind
+from .detect import FileKind, identify, motion_version
 from .io import TensorFile
 from .state import LazyState, LoadReport, check_keys
 
@@ -83,3 +83,29 @@ def load_motion_module(tf: TensorFile, kind: FileKind,
     if kind.motion_version:
         report.notes.append(f"AnimateDiff {kind.motion_version} motion module")
     return state, report
+
+
+def read_motion_module(path, *, any_size: bool = False) -> tuple[dict[str, torch.Tensor], str, int, bool]:
+    """All tensors of a motion-module file under their original names (a diffusers-layout file is renamed,
+    its one positional table copied to both attention blocks), for the host's temporal layers
+    (`vidiff_model.temporal.TemporalModule`).
+
+    Args:
+        path: AnimateDiff SD-1.5 motion module, `.safetensors` or `.ckpt`, original or diffusers layout.
+        any_size: accept a module of a non-SD-1.5 width (tests' tiny models); shapes are checked on loading.
+    Returns:
+        (tensors, version v1/v2/v3, frames of the positional table, has a mid-block module).
+    """
+    tf = TensorFile(path)
+    kind = identify(tf.shapes, tf.metadata)
+    if kind.kind not in (("motion_module", "motion_module_unknown") if any_size else ("motion_module",)):
+        raise CheckpointError(tf.path, "expected an AnimateDiff SD-1.5 motion module (v1, v2 or v3); "
+                                       f"this file looks like {kind.description}")
+    max_len, has_mid = motion_layout(tf)
+    version = kind.motion_version or motion_version(max_len, has_mid)
+    tensors: dict[str, torch.Tensor] = {}
+    for key in tf.keys():
+        value = tf.take(key)
+        for name in (original_names(key) if ".temporal_transformer." not in key else [key]):
+            tensors[name] = value
+    return tensors, version, max_len, has_mid

@@ -44,7 +44,7 @@ def to_taesd_state(ae, vae_scale: float, vae_shift: float) -> dict[str, torch.Te
     for key, value in ae.state_dict().items():
         part, _, index, rest = key.split(".", 3)  # encoder.layers.N.rest
         n = int(index) + (1 if part == "decoder" else 0)
-        state[f"taesd_{part}.{n}.{rest}"] = value.detach().clone()
+        state[f"taesd_{part}.{n}.{rest}"] = value.detach().to("cpu", copy=True)
     state["vae_scale"] = torch.tensor(float(vae_scale))
     state["vae_shift"] = torch.tensor(float(vae_shift))
     return state
@@ -66,16 +66,22 @@ def from_taesd_state(state: dict[str, torch.Tensor]):
 
 
 class MiniVAE:
-    """The shipped autoencoder with the host's raw-latent convention (what VAEEncode/VAEDecode compute)."""
+    """The shipped autoencoder with the host's raw-latent convention (what VAEEncode/VAEDecode compute).
 
-    def __init__(self, path: str | Path):
+    Args:
+        path: a host-layout TAESD file (`export`'s output).
+        device: where the encoder runs (`encode` still returns CPU tensors)."""
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu"):
         self.ae, self.scale, self.shift = from_taesd_state(load_file(str(path)))
+        self.device = torch.device(device)
+        self.ae.to(self.device)
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """(F, H, W, 3) in [0, 1] -> raw latent (4, F, H/8, W/8)."""
+        """(F, H, W, 3) in [0, 1] -> raw latent (4, F, H/8, W/8), on the CPU."""
         x = frames.permute(0, 3, 1, 2).float()  # (F, 3, H, W) in [0, 1]
-        z = torch.cat([self.ae.encoder.layers(c) for c in x.split(16)])  # EncoderTiny takes [0, 1] here
+        z = torch.cat([self.ae.encoder.layers(c.to(self.device)).cpu() for c in x.split(16)])  # EncoderTiny takes [0, 1]
         return (z / self.scale + self.shift).permute(1, 0, 2, 3)
 
     @torch.no_grad()
@@ -105,7 +111,7 @@ def reconstruct(ae, x01: torch.Tensor, noise: float = 0.0, generator: torch.Gene
     """Decoder(encoder(x)) in [0, 1] space (AutoencoderTiny's layers without its [-1, 1] wrappers)."""
     z = ae.encoder.layers(x01)
     if noise:
-        z = z + noise * torch.randn(z.shape, generator=generator)
+        z = z + noise * torch.randn(z.shape, generator=generator).to(z.device)  # drawn on the CPU: same noise anywhere
     return ae.decoder.layers(torch.tanh(z / 3) * 3), z
 
 
@@ -128,25 +134,30 @@ def reconstruction_loss(y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, block
     return F.l1_loss(y, x) + F.mse_loss(y, x) + block_weight * block + 1e-4 * (z ** 2).mean()
 
 
+def _device_of(ae) -> torch.device:
+    return next(ae.parameters()).device
+
+
 def latent_stats(ae, clips: dict[str, np.ndarray], frames_per_clip: int = 8) -> tuple[float, float]:
     """Mean and std of the encoder output over evenly spaced frames of every clip."""
-    zs = []
+    zs, device = [], _device_of(ae)
     with torch.no_grad():
         for clip in clips.values():
             idx = np.linspace(0, clip.shape[0] - 1, frames_per_clip).round().astype(int)
             x = torch.from_numpy(np.ascontiguousarray(clip[idx])).permute(0, 3, 1, 2).float() / 255
-            zs.append(ae.encoder.layers(x).flatten())
+            zs.append(ae.encoder.layers(x.to(device)).flatten().cpu())
     z = torch.cat(zs)
     return float(z.mean()), float(z.std())
 
 
 def psnr_on(ae, clips: dict[str, np.ndarray], scale: float = 1.0, shift: float = 0.0) -> float:
     """Mean per-frame PSNR (dB) of full-frame reconstructions, every clip's frames."""
-    values = []
+    values, device = [], _device_of(ae)
     with torch.no_grad():
         for clip in clips.values():
             x = torch.from_numpy(np.array(clip)).permute(0, 3, 1, 2).float() / 255
             for chunk in x.split(32):
+                chunk = chunk.to(device)
                 y, _ = reconstruct(ae, chunk)
                 y = (y.clamp(0, 1) * 255).round() / 255  # what a saved 8-bit frame holds
                 mse = ((y - chunk) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
@@ -156,9 +167,15 @@ def psnr_on(ae, clips: dict[str, np.ndarray], scale: float = 1.0, shift: float =
 
 def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: int = 64, lr: float = 1e-3,
           seed: int = 0, latent_noise: float = 0.1, save_every: int = 250, stop_at: int | None = None,
-          decoder_of: Path | None = None, block_weight: float = 4.0) -> Path:
+          decoder_of: Path | None = None, block_weight: float = 4.0, device: str | torch.device = "cpu",
+          deadline: float | None = None, export_file: bool = True) -> Path:
     """Train (or resume) and export. `stop_at` ends the run early on the `steps`-long learning-rate schedule
     (the result is the same as an uninterrupted run's weights at that step).
+
+    `device`: where the model trains (batches and noise are drawn on the CPU, so the seeded draws are the same
+    anywhere). `deadline`: a `time.monotonic()` value; the run stops after the step that passes it, saves its
+    state (a later call resumes there) and exports. `export_file=False` only saves the state and returns its
+    path (a timing probe).
 
     `decoder_of`: a file this module exported; its encoder (and vae_scale/vae_shift) stay exactly as they
     are and only the decoder trains on. Latents made with that file stay valid, so the UNet and the decoder
@@ -173,22 +190,24 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
         ae.train().decoder.requires_grad_(True)
     else:
         ae = new_autoencoder()
+    ae.to(device)
     opt = torch.optim.Adam([p for p in ae.parameters() if p.requires_grad], lr=lr)
     state_file, step = out / "state.pt", 0
     if state_file.exists():  # resume: weights, optimizer, step; the batch of step s depends on (seed, s) only
-        state = torch.load(state_file, weights_only=True)
+        state = torch.load(state_file, weights_only=True, map_location="cpu")
         ae.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         print(f"resumed at step {step}", flush=True)
     log = (out / "log.csv").open("a")
     clock = time.perf_counter()
-    while step < min(steps, stop_at or steps):
+    end = min(steps, stop_at or steps)
+    while step < end:
         rng = np.random.default_rng([seed, step])
         g = torch.Generator().manual_seed(seed * 100_003 + step)
         for group in opt.param_groups:  # cosine decay to 10 %
             group["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        x = _batch(frames, rng, batch, crop)
+        x = _batch(frames, rng, batch, crop).to(device)
         y, z = reconstruct(ae, x, latent_noise, g)
         loss = reconstruction_loss(y, x, z, block_weight)
         opt.zero_grad(set_to_none=True)
@@ -201,9 +220,13 @@ def train(data: Path, out: Path, *, steps: int = 3000, batch: int = 16, crop: in
             log.write(f"{step},{loss.item():.5f},{took / 25:.3f}\n")
             log.flush()
             print(f"step {step}/{steps} loss {loss.item():.4f} {took / 25:.2f} s/step", flush=True)
-        if step % save_every == 0 or step in (steps, stop_at):
+        if deadline is not None and time.monotonic() >= deadline:
+            end = step  # out of time: save below and stop
+        if step % save_every == 0 or step in (steps, stop_at, end):
             torch.save({"model": ae.state_dict(), "optimizer": opt.state_dict(), "step": step}, out / "state.tmp")
             (out / "state.tmp").replace(state_file)
+    if not export_file:
+        return state_file
     return export(ae, data, out / "vidiff_mini_vae.safetensors", fixed)
 
 
@@ -217,14 +240,16 @@ def export(ae, data: Path, path: Path, scale_shift: tuple[float, float] | None =
     if scale_shift is not None:
         scale, shift = scale_shift
     state = {k: (v.half() if v.ndim else v.float()) for k, v in to_taesd_state(ae, scale, shift).items()}
-    val_psnr = psnr_on(ae, load_clips(data / "val"))
-    save_file(state, str(path), metadata={"format": "taesd", "trained_by": "vidiff_model.mini.autoencoder",
-                                          "val_psnr_db": f"{val_psnr:.2f}", "latent_mean": f"{mean:.4f}",
-                                          "latent_std": f"{std:.4f}"})
+    val = load_clips(data / "val")  # none where only the training clips travelled (scripts/device_run.sh)
+    val_psnr = psnr_on(ae, val) if val else None
+    meta = {"format": "taesd", "trained_by": "vidiff_model.mini.autoencoder", "latent_mean": f"{mean:.4f}",
+            "latent_std": f"{std:.4f}", **({"val_psnr_db": f"{val_psnr:.2f}"} if val else {})}
+    save_file(state, str(path), metadata=meta)
     (path.parent / "vae_report.json").write_text(json.dumps(
         {"val_psnr_db": val_psnr, "latent_mean": mean, "latent_std": std, "vae_scale": scale, "vae_shift": shift},
         indent=1))
-    print(f"wrote {path}: validation PSNR {val_psnr:.2f} dB, latent mean {mean:.3f} std {std:.3f}", flush=True)
+    psnr_text = f"validation PSNR {val_psnr:.2f} dB" if val else "no validation clips"
+    print(f"wrote {path}: {psnr_text}, latent mean {mean:.3f} std {std:.3f}", flush=True)
     return path
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -41,30 +42,75 @@ def task_seed(clip: str, start: int, task: str) -> int:
     return int(hashlib.sha1(f"{clip}/{start}/{task}".encode()).hexdigest()[:15], 16)
 
 
-def precompute(data: Path, vae_path: Path, out: Path, chunks: int = 2, tasks: tuple[str, ...] | None = None) -> dict:
-    vae = MiniVAE(vae_path)
+def clip_frames(name: str, clip: np.ndarray, chunks: int, tasks: tuple[str, ...]) -> dict[str, list[torch.Tensor]]:
+    """What gets encoded for one clip: "clean" and one entry per task (restorations: the degraded source,
+    styles: the stylised target), each a list over the clip's chunks of (CHUNK, H, W, 3) frames in [0, 1]."""
+    frames_of: dict[str, list[torch.Tensor]] = {"clean": [], **{t: [] for t in tasks}}
+    for start in chunk_starts(clip.shape[0], chunks):
+        frames = torch.from_numpy(np.ascontiguousarray(clip[start:start + CHUNK])).float() / 255  # (16, H, W, 3)
+        frames_of["clean"].append(frames)
+        for task in tasks:
+            source, target, _ = make_pair(task, frames, task_seed(name, start, task))
+            frames_of[task].append(source if task in RESTORATION_TASKS else target)
+    return frames_of
+
+
+def _frames_job(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[str, dict[str, list[torch.Tensor]]]:
+    name, path, chunks, tasks = job
+    return name, clip_frames(name, np.load(path, mmap_mode="r"), chunks, tasks)
+
+
+def _frames_in_order(jobs: list, workers: int) -> Iterator[tuple[str, dict[str, list[torch.Tensor]]]]:
+    """(name, frames) per clip, in the order of `jobs`; the degradations (CPU-bound: the style filters take
+    most of it) run in `workers` spawned processes when workers > 1."""
+    if workers <= 1:
+        yield from map(_frames_job, jobs)
+        return
+    import torch.multiprocessing as mp  # tensors come back through shared memory
+
+    # spawn: the parent may hold a CUDA context; one thread each: the pool supplies the parallelism
+    with mp.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        yield from pool.imap(_frames_job, jobs)
+
+
+def precompute(data: Path, vae_path: Path, out: Path, chunks: int = 2, tasks: tuple[str, ...] | None = None, *,
+               device: str | torch.device = "cpu", workers: int = 0, deadline: float | None = None) -> dict:
+    """Write `out/<clip>.safetensors` for every training clip that has none yet, and `out/latents.json`.
+
+    Args:
+        data: the folder `vidiff_model.mini.data` wrote (its `train/` part is used).
+        vae_path: the autoencoder file (host TAESD layout).
+        out: the latent folder.
+        chunks: 16-frame chunks per clip.
+        tasks: default: every mini task.
+        device: where the encoder runs. workers: processes making the degraded frames (0 or 1: this one);
+        the files are the same either way.
+        deadline: a `time.monotonic()` value; no new clip starts after it (the record says "complete": false,
+        and a later call adds the missing clips).
+    """
+    vae = MiniVAE(vae_path, device)
     out.mkdir(parents=True, exist_ok=True)
     tasks = tasks or mini_tasks()
+    todo = [(name, str(data / "train" / f"{name}.npy"), chunks, tasks) for name in load_clips(data / "train")
+            if not (out / f"{name}.safetensors").exists()]
     done = 0
-    for name, clip in load_clips(data / "train").items():
-        target_file = out / f"{name}.safetensors"
-        if target_file.exists():
-            continue
-        tensors: dict[str, list[torch.Tensor]] = {"clean": [], **{t: [] for t in tasks}}
-        for start in chunk_starts(clip.shape[0], chunks):
-            frames = torch.from_numpy(np.ascontiguousarray(clip[start:start + CHUNK])).float() / 255  # (16, H, W, 3)
-            tensors["clean"].append(vae.encode(frames))
-            for task in tasks:
-                source, target, _ = make_pair(task, frames, task_seed(name, start, task))
-                tensors[task].append(vae.encode(source if task in RESTORATION_TASKS else target))
-        if not tensors["clean"]:
-            continue
-        state = {k: torch.cat(v, dim=1).permute(1, 0, 2, 3).contiguous().half() for k, v in tensors.items()}  # (F, 4, h, w)
-        save_file(state, str(target_file.with_suffix(".tmp")), metadata={"chunk": str(CHUNK)})
-        target_file.with_suffix(".tmp").replace(target_file)
-        done += 1
-        print(f"{name}: {state['clean'].shape[0]} frames", flush=True)
-    record = {"tasks": list(tasks), "chunk": CHUNK, "chunks_per_clip": chunks, "vae": str(vae_path)}
+    frames_in_order = _frames_in_order(todo, workers)
+    try:
+        for name, frames_of in frames_in_order:
+            done += 1
+            if frames_of["clean"]:
+                state = {k: torch.cat([vae.encode(f) for f in v], dim=1).permute(1, 0, 2, 3).contiguous().half()
+                         for k, v in frames_of.items()}  # (F, 4, h, w)
+                target_file = out / f"{name}.safetensors"
+                save_file(state, str(target_file.with_suffix(".tmp")), metadata={"chunk": str(CHUNK)})
+                target_file.with_suffix(".tmp").replace(target_file)
+                print(f"{name}: {state['clean'].shape[0]} frames", flush=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        frames_in_order.close()  # ends the worker pool
+    record = {"tasks": list(tasks), "chunk": CHUNK, "chunks_per_clip": chunks, "vae": str(vae_path),
+              "complete": done == len(todo)}
     (out / "latents.json").write_text(json.dumps(record, indent=1))
     return record
 

@@ -1,0 +1,264 @@
+"""Host-path checks, run by tests/test_host_model.py in a process of its own inside the real ComfyUI tree (the
+pack imported as a package, as ComfyUI imports it; never with the pack's root on sys.path, whose `nodes/`
+would shadow ComfyUI's). Prints one JSON line of measured figures; the test asserts on them.
+
+    python tests/host_checks.py PACK_ROOT WORK_DIR     (cwd: the ComfyUI tree)
+
+Paths compared, fp32, 3 Euler steps, tiny real-layout fixture files (IP2P single file + AnimateDiff modules):
+- library: the diffusers VIDiffModel built from the parts, sampled by the host's Euler over the library's
+  guided ε (today's VIDiff Sampler path);
+- host: the host's own UNet from the same file (a host MODEL) + VIDiff Apply Motion Module, VIDiff Guider,
+  VIDiff Noise and the host's SamplerCustomAdvanced.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+import types
+from dataclasses import replace
+from pathlib import Path
+
+PACK, WORK = Path(sys.argv[1]), Path(sys.argv[2])
+sys.argv = sys.argv[:1] + ["--cpu"]
+sys.path[:1] = [os.getcwd(), str(PACK / "tests")]  # the ComfyUI tree first; tests/ for the fixture generators
+
+import comfy.options  # noqa: E402
+
+comfy.options.enable_args_parsing()
+import comfy.lora  # noqa: E402
+import comfy.sd  # noqa: E402
+import comfy.utils  # noqa: E402
+import torch  # noqa: E402
+from comfy_extras import nodes_custom_sampler, nodes_freelunch  # noqa: E402
+
+pack = types.ModuleType("vidiff_pack")
+pack.__path__ = [str(PACK)]
+sys.modules["vidiff_pack"] = pack
+host = importlib.import_module("vidiff_pack.nodes.host")
+motion = importlib.import_module("vidiff_pack.nodes.motion")
+host_unet = importlib.import_module("vidiff_pack.nodes.host_unet")
+injection = importlib.import_module("vidiff_pack.nodes.model_injection")
+vm = importlib.import_module("vidiff_pack.vidiff_model")
+ldm_unet = importlib.import_module("vidiff_pack.vidiff_model.checkpoints.ldm_unet")
+import fixture_files as ff  # noqa: E402
+
+FRAMES, STEPS, SEED, GUIDANCE = 6, 3, 7, (1.5, 7.5)
+# spatial heads 4 at every level; temporal heads 8, as every AnimateDiff module has
+TINY = replace(vm.tiny_config(image_instruction=False).unet, motion_num_attention_heads=8)
+TINY_LDM = dict(block_out_channels=(32, 64), attention_blocks=(True, False), context_dim=768)
+LDM = "model.diffusion_model."
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+def write_parts() -> dict[str, Path]:
+    files = {"unet": WORK / "ip2p.safetensors", "sd15": WORK / "sd15.safetensors", "sd2": WORK / "sd2.safetensors"}
+    ff.save_tensors(files["unet"], ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(in_channels=8, **TINY_LDM),
+                                                             dtype=torch.float32, seed=11))
+    ff.save_tensors(files["sd15"], ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(in_channels=4, **TINY_LDM),
+                                                             dtype=torch.float32, seed=13))
+    sd2 = dict(TINY_LDM, context_dim=1024)
+    ff.save_tensors(files["sd2"], ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(**sd2, linear_proj=True),
+                                                            dtype=torch.float32, seed=14))
+    for version in ("v1", "v2", "v3"):
+        files[version] = WORK / f"mm_{version}.ckpt"
+        ff.save_tensors(files[version], ff.motion_module_tensors(version, block_out_channels=(32, 64),
+                                                                 dtype=torch.float32, seed=12))
+    return files
+
+
+def inputs():
+    g = torch.Generator().manual_seed(0)
+    source = torch.randn(1, 4, FRAMES, 8, 8, generator=g)  # raw VAE latent
+    text = torch.randn(1, 77, 768, generator=g)
+    null = torch.randn(1, 77, 768, generator=g) * 0.1
+    return source, text, null
+
+
+def unet_state(path: Path) -> dict[str, torch.Tensor]:
+    sd = comfy.utils.load_torch_file(str(path))
+    return {k[len(LDM):]: v for k, v in sd.items() if k.startswith(LDM)}
+
+
+def host_model(path: Path, dtype=torch.float32):
+    return host_unet.host_unet_model(unet_state(path), num_heads=TINY.num_attention_heads, dtype=dtype)
+
+
+def library_path(unet: Path, mm: Path) -> torch.Tensor:
+    """Today's VIDiff Sampler: the library model, the host's Euler over the library's guided ε."""
+    model, _ = vm.build_vidiff_from_parts(unet, mm, unet_config=TINY, dtype=torch.float32)
+    model.eval()
+    source, text, null = inputs()
+    sampler = host.HostSampler("euler", "normal", STEPS, SEED, model.config.beta_schedule)
+    result = vm.translate_video(model, source, model.encode_instruction(text), model.encode_instruction(null),
+                                seed=SEED, sampler=sampler, guidance=vm.GuidanceConfig(*GUIDANCE))
+    return result.latent[0].transpose(0, 1)  # (F, 4, h, w)
+
+
+def host_path(model, frames_source=None) -> torch.Tensor:
+    """VIDiff Guider + VIDiff Noise + the host's SamplerCustomAdvanced."""
+    source, text, null = inputs()
+    source = source if frames_source is None else frames_source
+    latent = {"samples": source[0].transpose(0, 1).contiguous()}
+    guider = motion.VIDiffGuider.execute(model, [[text, {}]], latent, *GUIDANCE, negative=[[null, {}]]).result[0]
+    sampler = nodes_custom_sampler.KSamplerSelect.execute("euler").result[0]
+    sigmas = nodes_custom_sampler.BasicScheduler.execute(model, "normal", STEPS, 1.0).result[0]
+    noise = motion.VIDiffNoiseNode.execute(SEED).result[0]
+    out = nodes_custom_sampler.SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas,
+                                                             {"samples": torch.zeros_like(latent["samples"])})
+    return out.result[0]["samples"]
+
+
+def kohya_lora(strength_scale: float = 1.0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A kohya-layout LoRA (diffusers names, `lora_unet_…`) on three layers, and the weight deltas it makes
+    (LDM names), W += alpha/rank · up·down."""
+    g = torch.Generator().manual_seed(21)
+    rank, alpha = 4, 2.0
+    targets = {  # diffusers name -> (out, in, kernel)
+        "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q": (32, 32, None),
+        "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k": (32, 768, None),
+        "up_blocks.1.attentions.2.proj_in": (32, 32, 1),
+    }
+    lora, deltas = {}, {}
+    for name, (out_f, in_f, k) in targets.items():
+        down = torch.randn(rank, in_f, generator=g) * 0.3
+        up = torch.randn(out_f, rank, generator=g) * 0.3
+        key = "lora_unet_" + name.replace(".", "_")
+        lora[f"{key}.lora_down.weight"] = down if k is None else down[:, :, None, None]
+        lora[f"{key}.lora_up.weight"] = up if k is None else up[:, :, None, None]
+        lora[f"{key}.alpha"] = torch.tensor(alpha)
+        delta = (up @ down) * (alpha / rank) * strength_scale
+        deltas[ldm_unet.diffusers_to_ldm(name + ".weight", TINY)] = delta if k is None else delta[:, :, None, None]
+    return lora, deltas
+
+
+def check_parity(files) -> dict:
+    out = {}
+    for version in ("v1", "v2", "v3"):
+        reference = library_path(files["unet"], files[version])
+        model = motion.apply_motion_module(host_model(files["unet"]), str(files[version]), files[version].name)
+        got = host_path(model)
+        out[version] = {"rel_l2": rel(got, reference), "frames": got.shape[0],
+                        "attachment": [model.get_attachment("vidiff").version,
+                                       model.get_attachment("vidiff").beta_schedule]}
+    return out
+
+
+def check_lora(files) -> dict:
+    lora, deltas = kohya_lora()
+    merged = {k: v.clone() for k, v in comfy.utils.load_torch_file(str(files["unet"])).items()}
+    for ldm_key, delta in deltas.items():
+        merged[LDM + ldm_key] += delta
+    merged_path = WORK / "ip2p_lora_merged.safetensors"
+    ff.save_tensors(merged_path, merged)
+    reference = library_path(merged_path, files["v2"])
+    base = host_model(files["unet"])
+    before = motion.apply_motion_module(comfy.sd.load_lora_for_models(base, None, lora, 1.0, 0)[0],
+                                        str(files["v2"]), "mm")
+    after = comfy.sd.load_lora_for_models(motion.apply_motion_module(base, str(files["v2"]), "mm"), None, lora,
+                                          1.0, 0)[0]
+    plain = host_path(motion.apply_motion_module(base, str(files["v2"]), "mm"))
+    lora_before, lora_after = host_path(before), host_path(after)
+    return {"lora_before_rel_l2": rel(lora_before, reference), "lora_after_rel_l2": rel(lora_after, reference),
+            "lora_vs_none_rel": rel(plain, reference), "patched_keys": len(before.patches)}
+
+
+def check_patches(files) -> dict:
+    base = motion.apply_motion_module(host_model(files["unet"]), str(files["v2"]), "mm")
+    plain = host_path(base)
+    freeu = nodes_freelunch.FreeU_V2().patch(base, 1.3, 1.4, 0.9, 0.2)[0]
+    calls = []
+
+    def attn2_replace(q, k, v, extra_options):
+        calls.append(extra_options["block"])
+        from comfy.ldm.modules.attention import optimized_attention
+        return optimized_attention(q, k * 1.5, v, extra_options["n_heads"])
+
+    replaced = base.clone()
+    replaced.set_model_attn2_replace(attn2_replace, "input", 1)
+    return {"freeu_rel": rel(host_path(freeu), plain), "attn2_rel": rel(host_path(replaced), plain),
+            "attn2_calls": len(calls)}
+
+
+def check_fp8(files) -> dict:
+    fp32 = host_path(motion.apply_motion_module(host_model(files["unet"]), str(files["v2"]), "mm"))
+    fp8_model = motion.apply_motion_module(host_model(files["unet"], dtype=torch.float8_e4m3fn),
+                                           str(files["v2"]), "mm")
+    temporal = fp8_model.object_patches["diffusion_model.input_blocks.1"].vidiff_motion
+    got = host_path(fp8_model)
+    return {"fp8_rel_l2": rel(got, fp32), "finite": bool(torch.isfinite(got).all()),
+            "temporal_dtype": str(temporal.temporal_transformer.proj_in.weight.dtype)}
+
+
+def plain_path(model) -> torch.Tensor:
+    """The host's own InstructPix2Pix sampling of the frames as a batch of images (no VIDiff node)."""
+    source, text, _ = inputs()
+    frames = source[0].transpose(0, 1).contiguous()
+    guider = nodes_custom_sampler.BasicGuider.execute(model, [[text, {"concat_latent_image": frames}]]).result[0]
+    sampler = nodes_custom_sampler.KSamplerSelect.execute("euler").result[0]
+    sigmas = nodes_custom_sampler.BasicScheduler.execute(model, "normal", STEPS, 1.0).result[0]
+    noise = nodes_custom_sampler.RandomNoise.execute(SEED).result[0]
+    out = nodes_custom_sampler.SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas,
+                                                             {"samples": torch.zeros_like(frames)})
+    return out.result[0]["samples"]
+
+
+def check_input_unchanged(files) -> dict:
+    """The input MODEL samples as before once a clone with temporal layers (v1: norms patched too) has run."""
+    base = host_model(files["unet"])
+    before_keys, before = sorted(base.model.state_dict()), plain_path(base)
+    model = motion.apply_motion_module(base, str(files["v1"]), "mm")
+    host_path(model)
+    during = [n for n, _ in base.model.diffusion_model.input_blocks[1].named_children()]
+    after = plain_path(base)
+    norm = base.model.diffusion_model.input_blocks[1][0].in_layers[0]
+    return {"object_patches": len(base.object_patches), "clone_object_patches": len(model.object_patches),
+            "same_keys": sorted(base.model.state_dict()) == before_keys, "attachment": base.get_attachment("vidiff"),
+            "children_while_clone_loaded": during,
+            "children_after": [n for n, _ in base.model.diffusion_model.input_blocks[1].named_children()],
+            "norm_forward_after": getattr(vars(norm).get("forward"), "__qualname__", "class"),
+            "plain_rel_after": rel(after, before)}
+
+
+def errors_of(fn) -> str:
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 (the message is what the test reads)
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+def check_errors(files) -> dict:
+    ip2p = host_model(files["unet"])
+    with_layers = motion.apply_motion_module(ip2p, str(files["v2"]), "mm")
+    sd15 = motion.apply_motion_module(host_model(files["sd15"]), str(files["v2"]), "mm")
+    source = torch.zeros(1, 4, 40, 8, 8)
+    return {
+        "twice": errors_of(lambda: motion.apply_motion_module(with_layers, str(files["v3"]), "mm")),
+        "sd2": errors_of(lambda: motion.apply_motion_module(host_model(files["sd2"]), str(files["v2"]), "mm")),
+        "four_channels": errors_of(lambda: host_path(sd15)),
+        "no_layers": errors_of(lambda: host_path(ip2p)),
+        "too_many_frames": errors_of(lambda: host_path(with_layers, source)),
+        "not_a_motion_module": errors_of(lambda: motion.apply_motion_module(ip2p, str(files["unet"]), "x")),
+    }
+
+
+CHECKS = {"parity": check_parity, "lora": check_lora, "patches": check_patches, "fp8": check_fp8,
+          "input_unchanged": check_input_unchanged, "errors": check_errors}
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    parts = write_parts()
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            results[name] = check(parts)
+        except Exception:  # noqa: BLE001 (reported to the test, which fails on it)
+            results[name] = {"crashed": traceback.format_exc()[-3000:]}
+    print(json.dumps(results))
