@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sampling.py            # CPU: tiny and medium configs (a few minutes on 2 cores)
     .venv/bin/python bench/sampling.py --full     # adds the full SD-1.5 size (on a GPU: 16 frames, 512x512)
+    .venv/bin/python bench/sampling.py --smoke    # seconds: that it runs (tiny, 64x64, 2 steps; figures meaningless)
 
 Every measurement runs in a fresh process, so its peak memory is its own: peak RSS (VmHWM) on the
 CPU, `torch.cuda.max_memory_allocated` on a GPU. Seconds per step are the mean over the timed steps
@@ -140,6 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the full SD-1.5 size (GPU recommended)")
     parser.add_argument("--steps", type=int, default=4, help="steps per timed run (first is warm-up)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="only check that it runs: tiny config, 8 frames at 64x64, 2 steps, no long-video part")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -154,18 +157,23 @@ def main() -> None:
     sizes = [("tiny", "float32", 32), ("medium", "float32", 32)]
     if args.full:
         sizes.append(("full", "float16" if cuda else "float32", 64 if cuda else 32))
-    print("\n16 frames, dual guidance 1.5/7.5, euler; latent side = image side / 8")
+    frames = 16
+    if args.smoke:  # scripts/device_run.sh --micro (tests/test_device_run.py) runs the benchmark this way
+        sizes, frames, args.steps = [("tiny", "float32", 8)], 8, 2
+    print(f"\n{frames} frames, dual guidance 1.5/7.5, euler; latent side = image side / 8")
     print(f"{'config':8s} {'params M':>9s} {'image':>7s} {'guidance':>10s} {'s/step':>8s} {'fps@20':>8s} {'peak MiB':>9s}")
     for size, dtype, latent in sizes:
         per = {}
         for batched in (True, False):
-            r = measure(size=size, dtype=dtype, device=device, frames=16, latent=latent, steps=args.steps,
+            r = measure(size=size, dtype=dtype, device=device, frames=frames, latent=latent, steps=args.steps,
                         batched=batched, mode=None)
             per[batched] = r
             print(f"{size:8s} {r['params_m']:9.1f} {latent * 8:5d}px {'batched' if batched else 'sequential':>10s} "
-                  f"{r['s_per_step']:8.3f} {16 / (20 * r['s_per_step']):8.2f} {r['peak_mib']:9.0f}")
+                  f"{r['s_per_step']:8.3f} {frames / (20 * r['s_per_step']):8.2f} {r['peak_mib']:9.0f}")
         print(f"{'':8s} sequential / batched time: {per[False]['s_per_step'] / per[True]['s_per_step']:.2f}x, "
               f"peak memory: {per[False]['peak_mib'] / per[True]['peak_mib']:.2f}x")
+    if args.smoke:
+        return
 
     print("\nLong videos, tiny config, 256x256, clips of 16 sharing 4, 2 steps per run: peak memory by length")
     print(f"{'mode':16s} {'frames':>7s} {'peak MiB':>9s} {'after setup':>12s} {'s/step':>8s}")

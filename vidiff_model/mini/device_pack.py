@@ -174,6 +174,39 @@ def make_pack(cfg: PackConfig) -> dict:
     return record
 
 
+def unpack_clips(pack: Path, data: Path) -> dict:
+    """On the device: the pack's clips as the `.npy` folder `mini.data` writes (`data/train`, an empty
+    `data/val`, `split.json`), decoded once; returns the pack's record.
+
+    Raises:
+        PackError: no pack, a packed clip that is a validation clip, or a clip of the wrong length.
+    """
+    from .data import read_square
+
+    manifest = pack / "pack.json"
+    if not manifest.is_file():
+        raise PackError(f"{pack}: no pack.json; run bash scripts/device_pack.sh on the CPU machine and carry "
+                        f"{pack.name}")
+    record = json.loads(manifest.read_text())
+    leaked = sorted(set(record["clips"]) & set(record["validation_left_out"]))
+    if leaked:
+        raise PackError(f"{manifest}: validation clips packed for training ({', '.join(leaked)}); remake the pack")
+    (data / "train").mkdir(parents=True, exist_ok=True)
+    (data / "val").mkdir(exist_ok=True)
+    for name, n in record["clips"].items():
+        target = data / "train" / f"{name}.npy"
+        if target.exists():
+            continue
+        clip = read_square(pack / "clips" / f"{name}.webp", int(record["size"]))  # (F, S, S, 3) uint8
+        if clip.shape[0] != n:
+            raise PackError(f"{pack / 'clips' / name}.webp: {clip.shape[0]} frames, pack.json says {n}")
+        np.save(target.with_suffix(".tmp.npy"), clip)
+        target.with_suffix(".tmp.npy").rename(target)
+    split = {"train": sorted(record["clips"]), "val": []}
+    (data / "split.json").write_text(json.dumps({"split": split, "from": str(pack), "size": record["size"]}, indent=1))
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     d = PackConfig()
     p = argparse.ArgumentParser(prog="python -m vidiff_model.mini.device_pack", description=__doc__.split("\n")[0])

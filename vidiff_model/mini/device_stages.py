@@ -201,12 +201,14 @@ def unet_stage(cfg, report: dict, work: Path, out: Path, deadline: float, cuda: 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(asdict(config), indent=1))
     trainer = _deadline_trainer(config, deadline, publish)
+    ready = time.monotonic()  # text encoder loaded, data indexed, model built
     result = trainer.run()
+    loop = time.monotonic() - ready  # steps, checkpoints and the final export
     publish(result, trainer.step)
     took = time.monotonic() - start
     rows = read_log(folder)
-    st["calls"][-1].update(steps=trainer.step, seconds=round(took, 1),
-                           s_per_step=round(took / max(trainer.step - start_step, 1), 4))
+    st["calls"][-1].update(steps=trainer.step, seconds=round(took, 1), setup_seconds=round(ready - start, 1),
+                           s_per_step=round(loop / max(trainer.step - start_step, 1), 4))
     st.update(steps=trainer.step, samples_seen=trainer.step * config.batch_size,
               seconds=round(st.get("seconds", 0) + took, 1),
               loss_first=rows[0]["loss"] if rows else None, loss_last=rows[-1]["loss"] if rows else None,
