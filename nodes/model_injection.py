@@ -27,6 +27,7 @@ from comfy.ldm.modules.attention import SpatialTransformer, optimized_attention
 from comfy.ldm.modules.diffusionmodules.openaimodel import (Downsample, ResBlock, TimestepEmbedSequential, UNetModel,
                                                             Upsample)
 
+from ..vidiff_model.config import VIDiffConfig
 from ..vidiff_model.errors import CheckpointError, LatentError, VIDiffError
 from ..vidiff_model.temporal import TemporalModule
 from .host import model_sampling
@@ -51,10 +52,13 @@ class VIDiffAttachment:
 
     name: str  # e.g. the motion module's file name
     version: str  # v1 / v2 / v3 (AnimateDiff module) or "vidiff" (a VIDiff checkpoint)
-    frame_limit: int  # frames of the positional tables: the most one clip may have
-    beta_schedule: str  # sd15 | animatediff
+    config: VIDiffConfig  # frame limit, norms, temporal heads, schedule, prediction type, image MLP, tokens
     image_proj: torch.nn.Module | None = None  # a VIDiff checkpoint's image-instruction MLP
     frames: FrameCount = field(default_factory=FrameCount, compare=False)
+
+    @property
+    def frame_limit(self) -> int:
+        return self.config.unet.motion_max_seq_length
 
 
 def vidiff_attachment(model) -> VIDiffAttachment | None:
@@ -181,13 +185,13 @@ def group_modules(tensors: dict[str, torch.Tensor], path: str) -> dict[str, dict
 
 # -- the patch --------------------------------------------------------------------------------------------------
 def add_temporal_layers(model, modules: dict[str, dict[str, torch.Tensor]], attachment: VIDiffAttachment, *,
-                        heads: int = 8, clip_norms: bool = False, path: str = "motion_module"):
+                        path: str = "motion_module"):
     """A clone of `model` (host ModelPatcher of an SD-1.5-family UNet) with temporal layers.
 
     Args:
         modules: per motion-module name (`temporal_slots`' first field), its original-layout tensors.
-        attachment: what the clone records about itself (frame limit, schedule, ...).
-        heads: temporal attention heads; clip_norms: v1's spatial GroupNorms over the clip's frames.
+        attachment: what the clone records about itself; its config gives the frame limit, the temporal heads,
+            the norms (spatial "clip": v1's GroupNorms over the clip's frames) and the schedule.
         path: the weights' file, for error messages.
     """
     unet = check_sd15_unet(model)
@@ -198,7 +202,7 @@ def add_temporal_layers(model, modules: dict[str, dict[str, torch.Tensor]], atta
         missing, extra = sorted(set(want) - have), sorted(have - set(want))
         raise CheckpointError(path, f"its temporal layers do not fit this UNet (missing {missing[:3]}, extra "
                                     f"{extra[:3]}): is it a motion module for SD-1.5?")
-    base = model.model
+    base, unet_config = model.model, attachment.config.unet
     dtype = base.get_dtype()
     ops = comfy.ops.pick_operations(dtype, getattr(base, "manual_cast_dtype", None), load_device=model.load_device)
     clone = model.clone()
@@ -210,20 +214,21 @@ def add_temporal_layers(model, modules: dict[str, dict[str, torch.Tensor]], atta
         if found != (width, width):
             raise CheckpointError(path, f"{name} is {found[0] if found else '?'} channels wide where the model's "
                                         f"{block_path} has {width}: the motion module is for another base model")
-        temporal = TemporalModule(width, heads=heads, max_len=attachment.frame_limit, ops=ops,
-                                  attention=optimized_attention, dtype=dtype, device=model.offload_device)
+        temporal = TemporalModule(width, heads=unet_config.motion_num_attention_heads, max_len=attachment.frame_limit,
+                                  ops=ops, attention=optimized_attention, dtype=dtype, device=model.offload_device,
+                                  clip_norm=unet_config.temporal_norm == "clip")
         try:
             temporal.load_state_dict(tensors, strict=True)
         except RuntimeError as e:
             raise CheckpointError(path, f"{name}: {str(e).splitlines()[0]}") from None
         added += sum(t.numel() * t.element_size() for t in temporal.state_dict().values())
         clone.add_object_patch(f"diffusion_model.{block_path}", _with_temporal(block, after_child, temporal))
-    if clip_norms:
+    if unet_config.spatial_norm == "clip":
         _add_clip_norms(clone, unet, attachment.frames)
     clone.set_model_forward_timestep_embed_patch((TemporalModule, _temporal_handler))
     clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, ATTACHMENT,
                                _frames_wrapper(attachment.frames))
-    clone.add_object_patch("model_sampling", model_sampling(attachment.beta_schedule,
+    clone.add_object_patch("model_sampling", model_sampling(attachment.config.beta_schedule,
                                                             clone.get_model_object("model_sampling")))
     clone.set_attachments(ATTACHMENT, attachment)
     # The host sizes a model once, from its modules before object patches: count the temporal layers in,

@@ -6,7 +6,8 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..vidiff_model.checkpoints.motion_module import read_motion_module
-from ..vidiff_model.config import BETA_SCHEDULE_CHOICES
+from ..vidiff_model.checkpoints.from_parts import MOTION_BETA_SCHEDULE, SPATIAL_NORM
+from ..vidiff_model.config import BETA_SCHEDULE_CHOICES, VideoUNetConfig, VIDiffConfig
 from ..vidiff_model.errors import InstructionError
 from ..vidiff_model.guidance import GuidanceConfig
 from .host import MOTION_FOLDER, latent_to_video
@@ -15,17 +16,16 @@ from .instruction import PAYLOAD_KEY, encode_text
 from .loaders import _SCHEDULE_TOOLTIP, model_path
 from .model_injection import VIDiffAttachment, add_temporal_layers, group_modules
 
-MOTION_SCHEDULE = "animatediff"  # what every AnimateDiff SD-1.5 module was trained with
-
-
 def apply_motion_module(model, path: str, name: str, beta_schedule: str = "autoselect"):
     """A clone of the host MODEL with the motion module's temporal layers, norms and schedule (original
-    AnimateDiff semantics: v1's spatial norms over the clip, per frame for v2/v3)."""
-    tensors, version, max_len, _ = read_motion_module(path, any_size=True)
-    schedule = MOTION_SCHEDULE if beta_schedule == "autoselect" else beta_schedule
-    attachment = VIDiffAttachment(name=name, version=version, frame_limit=max_len, beta_schedule=schedule)
-    return add_temporal_layers(model, group_modules(tensors, path), attachment, heads=8,
-                               clip_norms=version == "v1", path=path)
+    AnimateDiff semantics: v1's spatial norms over the clip, per frame for v2/v3; 8 temporal heads)."""
+    tensors, version, max_len, has_mid = read_motion_module(path, any_size=True)
+    schedule = MOTION_BETA_SCHEDULE if beta_schedule == "autoselect" else beta_schedule
+    # What VIDiff needs to know of the model; the UNet's own size fields are not used (the host's UNet is).
+    unet = VideoUNetConfig(motion_max_seq_length=max_len, use_motion_mid_block=has_mid,
+                           temporal_norm="per_frame", spatial_norm=SPATIAL_NORM[version])
+    attachment = VIDiffAttachment(name=name, version=version, config=VIDiffConfig(unet=unet, beta_schedule=schedule))
+    return add_temporal_layers(model, group_modules(tensors, path), attachment, path=path)
 
 
 class VIDiffApplyMotionModule(io.ComfyNode):

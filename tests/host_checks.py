@@ -146,7 +146,7 @@ def check_parity(files) -> dict:
         got = host_path(model)
         out[version] = {"rel_l2": rel(got, reference), "frames": got.shape[0],
                         "attachment": [model.get_attachment("vidiff").version,
-                                       model.get_attachment("vidiff").beta_schedule]}
+                                       model.get_attachment("vidiff").config.beta_schedule]}
     return out
 
 

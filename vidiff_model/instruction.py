@@ -96,3 +96,27 @@ def join_instruction(text_hidden: torch.Tensor, image_tokens: torch.Tensor | Non
         b, _, d = text_hidden.shape
         image_tokens = text_hidden.new_zeros(b, config.image_instruction.num_tokens, d)
     return torch.cat([text_hidden, image_tokens.to(text_hidden.dtype)], dim=1)
+
+
+def encode_instruction(config: VIDiffConfig, image_proj: nn.Module | None, text_hidden: torch.Tensor,
+                       image_embeds: torch.Tensor | None = None, *, device: torch.device | None = None,
+                       dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Instruction tokens for a model of `config` with image MLP `image_proj` (None without one).
+
+    Args:
+        text_hidden: CLIP ViT-L/14 last hidden states (B, 77, 768); the empty string's for an image-only one.
+        image_embeds: optional CLIP vision embeddings (B or 1, 768).
+        device, dtype: where the tokens go (default: the text's).
+    Returns:
+        (B, 77 + K, 768) tokens; K = 0 for a model without an image MLP.
+    """
+    check_text_hidden(text_hidden, config)
+    device = device or text_hidden.device
+    dtype = dtype or text_hidden.dtype
+    image_tokens = None
+    if image_embeds is not None:
+        check_image_embeds(image_embeds, text_hidden.shape[0], config)
+        weight = next(image_proj.parameters())
+        tokens = image_proj(image_embeds.to(device=weight.device, dtype=weight.dtype))  # (B, K, D)
+        image_tokens = tokens.to(device=device, dtype=dtype).expand(text_hidden.shape[0], -1, -1)
+    return join_instruction(text_hidden.to(device=device, dtype=dtype), image_tokens, config)

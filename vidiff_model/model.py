@@ -17,7 +17,7 @@ from torch import nn
 
 from .config import SD15_LATENT_CHANNELS, VIDiffConfig
 from .errors import LatentError
-from .instruction import ImageInstructionMLP, check_image_embeds, check_text_hidden, join_instruction
+from .instruction import ImageInstructionMLP, encode_instruction
 from .norm_semantics import apply_norm_semantics
 
 
@@ -82,13 +82,8 @@ class VIDiffModel(nn.Module):
         Returns:
             (B, 77 + K, 768) tokens; K = 0 for a model without an image MLP.
         """
-        check_text_hidden(text_hidden, self.config)
-        image_tokens = None
-        if image_embeds is not None:
-            check_image_embeds(image_embeds, text_hidden.shape[0], self.config)
-            image_embeds = image_embeds.to(device=self.device, dtype=self.dtype)
-            image_tokens = self.image_proj(image_embeds).expand(text_hidden.shape[0], -1, -1)  # (B, K, D)
-        return join_instruction(text_hidden.to(device=self.device, dtype=self.dtype), image_tokens, self.config)
+        return encode_instruction(self.config, self.image_proj, text_hidden, image_embeds, device=self.device,
+                                  dtype=self.dtype)
 
     def null_instruction(self, null_text_hidden: torch.Tensor) -> torch.Tensor:
         """The null instruction for guidance: the empty string's encoding and no image."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -51,7 +52,8 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
                     callback: Callable[[StepInfo], None] | None = None,
                     interrupt: Callable[[], None] | None = None) -> VideoResult:
     """Args:
-        model: a VIDiffModel.
+        model: a VIDiffModel, or anything with its `config`, `device`, `dtype` and forward (or a `guided_eps`
+            with `guided_eps_fn`'s arguments).
         source: (B, 4, F, H, W) raw VAE latent of the source video (F may be any length).
         instruction: (B, T, D) tokens from `model.encode_instruction`; null_instruction: ∅_T (or a negative).
         seed: noise seed; same seed, device and settings give the same result.
@@ -86,9 +88,13 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
     generator = torch.Generator("cpu").manual_seed(int(seed))
     noise = make_noise(tuple(source.shape), seed, device=model.device)
 
+    # A model may bring its own guided ε (the host's MODEL does: its branches run through the host's
+    # conditioning and batching); otherwise the branches are batched forwards of the model itself.
+    guided_eps = getattr(model, "guided_eps", None) or partial(guided_eps_fn, model)
+
     def eps_for(source_clip: torch.Tensor, clip_instruction: torch.Tensor):
-        guided = guided_eps_fn(model, clip_instruction.to(model.device, model_dtype),
-                               null_instruction.to(model.device, model_dtype), source_clip.to(model_dtype), guidance)
+        guided = guided_eps(clip_instruction.to(model.device, model_dtype),
+                            null_instruction.to(model.device, model_dtype), source_clip.to(model_dtype), guidance)
 
         def eps(x_in: torch.Tensor, t: torch.Tensor, sigma: float) -> torch.Tensor:
             if interrupt is not None:

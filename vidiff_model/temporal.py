@@ -122,8 +122,10 @@ class TemporalTransformerBlock(nn.Module):
 
 
 class TemporalTransformer(nn.Module):
-    def __init__(self, channels: int, heads: int, max_len: int, ops, attention: Attention, dtype=None, device=None):
+    def __init__(self, channels: int, heads: int, max_len: int, ops, attention: Attention, dtype=None, device=None,
+                 clip_norm: bool = False):
         super().__init__()
+        self.clip_norm = clip_norm
         kw = dict(dtype=dtype, device=device)
         self.norm = ops.GroupNorm(GROUP_NORM_GROUPS, channels, eps=GROUP_NORM_EPS, affine=True, **kw)
         self.proj_in = ops.Linear(channels, channels, **kw)
@@ -133,7 +135,11 @@ class TemporalTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         bf, c, h, w = x.shape  # frames of the clips, "(b f) c h w"
-        hs = self.norm(x)  # per frame: the original rearranges to frames before its GroupNorm
+        if self.clip_norm:  # statistics over the clip: what files made before the per-frame fix were trained with
+            video = x.reshape(bf // frames, frames, c, h, w).transpose(1, 2)  # (B, C, F, H, W)
+            hs = self.norm(video).transpose(1, 2).reshape(bf, c, h, w)
+        else:
+            hs = self.norm(x)  # per frame: the original rearranges to frames before its GroupNorm
         hs = self.proj_in(hs.permute(0, 2, 3, 1).reshape(bf, h * w, c))  # ((B·F), H·W, C)
         for block in self.transformer_blocks:
             hs = block(hs, frames)
@@ -149,14 +155,16 @@ class TemporalModule(nn.Module):
         max_len: frames of the positional table (24 for v1, 32 for v2/v3): the most frames one clip may have.
         ops: namespace with Linear, GroupNorm, LayerNorm (TORCH_OPS, or a host's, e.g. comfy.ops.manual_cast).
         attention: (q, k, v, heads) -> out; default torch's SDPA.
+        clip_norm: the GroupNorm over all frames of the clip (VIDiff files recording temporal_norm "clip").
     """
 
     def __init__(self, channels: int, heads: int = 8, max_len: int = 32, ops=TORCH_OPS,
-                 attention: Attention = sdpa_attention, dtype=None, device=None):
+                 attention: Attention = sdpa_attention, dtype=None, device=None, clip_norm: bool = False):
         super().__init__()
         assert channels % heads == 0, f"{channels} channels do not split into {heads} heads"
         self.max_len = max_len
-        self.temporal_transformer = TemporalTransformer(channels, heads, max_len, ops, attention, dtype, device)
+        self.temporal_transformer = TemporalTransformer(channels, heads, max_len, ops, attention, dtype, device,
+                                                        clip_norm)
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         if x.shape[0] % frames:

@@ -1,0 +1,93 @@
+"""VIDiff on the host's MODEL (nodes/model_injection.py, nodes/host_guider.py), checked in a real ComfyUI process
+(tests/host_checks.py): parity with the library, LoRA, model patches, fp8 storage, the input MODEL left as it
+was, and the errors a user can cause. Tiny real-layout fixture files, fp32, 3 Euler steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PARITY = 1e-5  # relative L2 of the latents after 3 steps, host path against the library path (fp32)
+
+pytestmark = pytest.mark.comfyui
+
+
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory):
+    from comfy_harness import comfyui_path
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "host_checks.py"), str(ROOT),
+                          str(tmp_path_factory.mktemp("host"))], cwd=comfyui_path(), env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, result in results.items():
+        assert "crashed" not in result, f"{name}:\n{result['crashed']}"
+    return results
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
+def test_host_model_with_motion_module_matches_the_library(checks, version):
+    """VIDiff Apply Motion Module + VIDiff Guider + VIDiff Noise + SamplerCustomAdvanced on the host's own UNet
+    gives the library model's video (v1 with its clip-wide spatial norms, v2 with its mid-block module)."""
+    got = checks["parity"][version]
+    assert got["rel_l2"] < PARITY, got
+    assert got["frames"] == 6
+    assert got["attachment"] == [version, "animatediff"]  # the module's version and schedule travel with the MODEL
+
+
+def test_lora_before_or_after_the_motion_module_equals_the_merged_checkpoint(checks):
+    """A kohya-layout LoRA through the host's LoRA loader reaches the spatial layers under their own names, whether
+    it is applied before or after the temporal layers."""
+    got = checks["lora"]
+    assert got["patched_keys"] == 3
+    assert got["lora_before_rel_l2"] < PARITY and got["lora_after_rel_l2"] < PARITY, got
+    assert got["lora_vs_none_rel"] > 1000 * PARITY, got  # the LoRA does change the video
+
+
+def test_host_model_patches_are_honoured(checks):
+    """FreeU_V2 (an output-block patch) and an attn2 replace patch (what IP-Adapter uses) change the video."""
+    got = checks["patches"]
+    assert got["freeu_rel"] > 100 * PARITY, got
+    assert got["attn2_calls"] == 3, got  # once per step: the three guidance branches run as one batch
+    assert got["attn2_rel"] > 10 * PARITY, got
+
+
+def test_fp8_storage_runs_close_to_fp32(checks):
+    got = checks["fp8"]
+    assert got["temporal_dtype"] == "torch.float8_e4m3fn"  # the temporal layers are stored as the UNet is
+    assert got["finite"]
+    assert got["fp8_rel_l2"] < 0.15, got  # random weights rounded to 3 mantissa bits: measured 0.057
+
+
+def test_input_model_is_unchanged(checks):
+    got = checks["input_unchanged"]
+    assert got["object_patches"] == 0 and got["attachment"] is None and got["same_keys"], got
+    assert got["clone_object_patches"] > 0
+    assert got["children_while_clone_loaded"] == ["0", "1", "vidiff_motion"]  # the host applied the clone's patch
+    assert got["children_after"] == ["0", "1"], got  # ... and took it back for the input MODEL
+    assert "_clip_norm" not in got["norm_forward_after"], got
+    assert got["plain_rel_after"] == 0.0, got
+
+
+@pytest.mark.parametrize("case, needles", [
+    ("twice", ["model:", "already has temporal layers", "before any motion module"]),
+    ("sd2", ["model:", "1024 wide", "SD-1.5 or InstructPix2Pix"]),
+    ("four_channels", ["model:", "4-channel", "InstructPix2Pix checkpoint (8 input channels)"]),
+    ("no_layers", ["model:", "no temporal layers", "VIDiff Apply Motion Module"]),
+    ("too_many_frames", ["source:", "40 frames", "32 frames", "VIDiff Long Video"]),
+    ("not_a_motion_module", ["ip2p.safetensors", "expected an AnimateDiff SD-1.5 motion module"]),
+])
+def test_bad_input_is_named(checks, case, needles):
+    message = checks["errors"][case]
+    assert message != "no error", case
+    for needle in needles:
+        assert needle in message, message
+    assert "Traceback" not in message and len(message.splitlines()) == 1
