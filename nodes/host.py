@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import comfy.latent_formats
 import comfy.model_management
-import comfy.model_patcher
 import comfy.model_sampling
 import comfy.samplers
 import comfy.utils
@@ -16,7 +15,6 @@ import folder_paths
 import latent_preview
 import torch
 
-from ..vidiff_model import VIDiffModel
 from ..vidiff_model.errors import LatentError
 
 VIDIFF_FOLDER = "vidiff"
@@ -40,39 +38,6 @@ def register_model_folders() -> None:
         folder_paths.folder_names_and_paths[name][1].update(exts)
 
 
-class _PatcherRoot(torch.nn.Module):
-    """What the host's ModelPatcher manages: it sets bookkeeping attributes (device, lowvram flags) on
-    the module it is given, so it gets this holder rather than the library model."""
-
-    def __init__(self, model: VIDiffModel):
-        super().__init__()
-        self.vidiff = model
-
-
-class HostVIDiff:
-    """The VIDIFF_MODEL value passed between nodes: the library model inside a host ModelPatcher."""
-
-    def __init__(self, model: VIDiffModel, name: str):
-        self.name = name
-        self.model = model
-        self.patcher = comfy.model_patcher.ModelPatcher(
-            _PatcherRoot(model), load_device=comfy.model_management.get_torch_device(),
-            offload_device=comfy.model_management.unet_offload_device())
-
-    def load(self) -> VIDiffModel:
-        """Ask the host's memory manager to put the model on its device (it may offload others)."""
-        comfy.model_management.load_models_gpu([self.patcher])
-        return self.model
-
-
-def weight_dtype(choice: str, parameters: int) -> torch.dtype:
-    """`auto` asks the host what suits its device; otherwise the named dtype."""
-    if choice == "auto":
-        return comfy.model_management.unet_dtype(model_params=parameters,
-                                                  supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[choice]
-
-
 def latent_to_video(latent: dict, name: str = "source") -> torch.Tensor:
     """Host LATENT {"samples": [F, C, H, W]} (frames are the batch) -> (1, C, F, H, W)."""
     samples = latent.get("samples") if isinstance(latent, dict) else None
@@ -88,23 +53,6 @@ def latent_to_video(latent: dict, name: str = "source") -> torch.Tensor:
 def video_to_latent(video: torch.Tensor) -> dict:
     """(1, C, F, H, W) -> host LATENT {"samples": [F, C, H, W]}."""
     return {"samples": video[0].permute(1, 0, 2, 3).contiguous().cpu()}
-
-
-class _HostModelWrap:
-    """What the host's KSAMPLER calls: (x, sigma) -> denoised x0, around a library eps_fn."""
-
-    def __init__(self, eps_fn, model_sampling):
-        self.eps_fn = eps_fn
-        # the host's samplers read the schedule as model_wrap.inner_model.model_sampling, and the SDE ones
-        # (given the wrap as `inner_model`) through .model_patcher.get_model_object("model_sampling")
-        self.inner_model = SimpleNamespace(model_sampling=model_sampling)
-        self.model_patcher = SimpleNamespace(get_model_object={"model_sampling": model_sampling}.__getitem__)
-
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
-        ms = self.inner_model.model_sampling
-        x_in = ms.calculate_input(sigma, x)  # x / sqrt(σ² + 1): the variance-preserving input
-        eps = self.eps_fn(x_in, ms.timestep(sigma)[0], float(sigma.flatten()[0]))
-        return ms.calculate_denoised(sigma, eps.to(x.dtype), x)
 
 
 # VIDiff's schedule name -> the host's `beta_schedule` (comfy.ldm...util.make_beta_schedule): the host's
@@ -123,26 +71,6 @@ def model_sampling(beta_schedule: str = "sd15", like=None):
         pass
     settings = {"beta_schedule": HOST_BETA_SCHEDULES[beta_schedule], "linear_start": 0.00085, "linear_end": 0.012}
     return ModelSampling(SimpleNamespace(sampling_settings=settings))
-
-
-class HostSampler:
-    """`ClipSampler` on the host's own samplers and schedulers (comfy.samplers), on the model's noise schedule."""
-
-    def __init__(self, sampler_name: str, scheduler: str, steps: int, seed: int, beta_schedule: str = "sd15"):
-        self.sampler_name, self.scheduler, self.steps, self.seed = sampler_name, scheduler, steps, seed
-        self.model_sampling = model_sampling(beta_schedule)
-
-    def __call__(self, eps_fn, noise, generator, on_step=None):
-        sigmas = comfy.samplers.calculate_sigmas(self.model_sampling, self.scheduler, self.steps).to(noise.device)
-        sampler = comfy.samplers.sampler_object(self.sampler_name)
-
-        def callback(step, x0, x, total_steps):
-            if on_step is not None:
-                on_step(step + 1, total_steps, x0)
-
-        return sampler.sample(_HostModelWrap(eps_fn, self.model_sampling), sigmas,
-                              {"seed": self.seed, "model_options": {}}, callback, noise.float(),
-                              latent_image=torch.zeros_like(noise, dtype=torch.float32), disable_pbar=True)
 
 
 class Progress:

@@ -11,57 +11,42 @@ host's model returns (the weights add up to one, so this equals combining ε).
 from __future__ import annotations
 
 import comfy.samplers
-import node_helpers
 import torch
 
-from ..vidiff_model.errors import InstructionError, LatentError, VIDiffError
+from ..vidiff_model.errors import LatentError, VIDiffError
 from ..vidiff_model.guidance import GuidanceConfig, combine_branches
 from ..vidiff_model.sampling import make_noise
-from .model_injection import SD15_CONTEXT_DIM, check_sd15_unet, vidiff_attachment
+from .model_injection import vidiff_attachment
 
 
-def check_video_model(model, frames: int, input_name: str = "model") -> None:
-    """A MODEL VIDiff can sample a `frames`-frame source video with, or an error naming what is missing."""
-    unet = check_sd15_unet_with_layers(model, input_name)
+def check_video_model(model, frames: int | None = None, input_name: str = "model") -> None:
+    """A MODEL VIDiff can sample a source video with (`frames` of them in one clip), or an error naming what is
+    missing."""
+    if vidiff_attachment(model) is None:
+        raise VIDiffError(f"{input_name}: this model has no temporal layers; pass it through VIDiff Apply Motion "
+                          "Module (or load a VIDiff checkpoint with Load VIDiff Model)")
+    unet = model.get_model_object("diffusion_model")
     if unet.in_channels != 8 or not hasattr(model.model, "concat_cond"):
         raise VIDiffError(f"{input_name}: a {unet.in_channels}-channel UNet cannot take a source video; load an "
                           "InstructPix2Pix checkpoint (8 input channels) or a VIDiff model")
     limit = vidiff_attachment(model).frame_limit
-    if frames > limit:
+    if frames is not None and frames > limit:
         raise LatentError(f"source: {frames} frames is more than one clip ({limit} frames for this motion module); "
                           "use VIDiff Sampler with VIDiff Long Video settings to sample it in clips")
 
 
-def check_sd15_unet_with_layers(model, input_name: str):
-    if vidiff_attachment(model) is None:
-        raise VIDiffError(f"{input_name}: this model has no temporal layers; pass it through VIDiff Apply Motion "
-                          "Module (or load a VIDiff model with Load VIDiff Model)")
-    return model.get_model_object("diffusion_model")
-
-
-def check_instruction(conditioning, name: str) -> None:
-    if not isinstance(conditioning, list) or not conditioning:
-        raise InstructionError(f"{name}: empty conditioning; connect VIDiff Instruction Encode or CLIP Text Encode")
-    for tokens, _ in conditioning:
-        if tokens.ndim != 3 or tokens.shape[-1] != SD15_CONTEXT_DIM:
-            raise InstructionError(f"{name}: tokens of shape {tuple(tokens.shape)}; VIDiff needs SD-1.5's CLIP-L "
-                                   f"({SD15_CONTEXT_DIM} wide): encode with the SD-1.5 CLIP")
-
-
 class VIDiffDualGuider(comfy.samplers.CFGGuider):
-    """One clip: source LATENT frames (F, 4, H/8, W/8), instruction and null CONDITIONING, dual guidance."""
+    """One clip: source frames (F, 4, H/8, W/8) raw, instruction and ∅_T tokens (1, T, 768), dual guidance."""
 
-    def __init__(self, model, instruction: list, null: list, source: torch.Tensor, guidance: GuidanceConfig):
+    def __init__(self, model, instruction: torch.Tensor, null: torch.Tensor, source: torch.Tensor,
+                 guidance: GuidanceConfig):
         check_video_model(model, source.shape[0])
-        check_instruction(instruction, "instruction")
-        check_instruction(null, "negative")
         super().__init__(model)
         self.source = source
         self.weights = guidance.branch_weights()
         video = {"concat_latent_image": source}
-        branches = {"full": node_helpers.conditioning_set_values(instruction, video),
-                    "video": node_helpers.conditioning_set_values(null, video),
-                    "null": node_helpers.conditioning_set_values(null, {"concat_latent_image": None})}  # ∅_V: zeros
+        branches = {"full": [[instruction, video]], "video": [[null, video]],
+                    "null": [[null, {"concat_latent_image": None}]]}  # ∅_V: zeros
         self.inner_set_conds({name: branches[name] for name in self.weights})
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):

@@ -9,7 +9,8 @@ from comfy_api.latest import io
 
 from ..vidiff_model.errors import InstructionError
 from ..vidiff_model.long_video import continuation_instruction
-from .types import VIDiffModelType
+from .host_guider import check_video_model
+from .host_sampling import HostVideoModel
 
 PAYLOAD_KEY = "vidiff_instruction"
 
@@ -47,7 +48,8 @@ class VIDiffInstructionEncode(io.ComfyNode):
             description="Encodes a written instruction with the host's CLIP (SD-1.5 CLIP-L) and, optionally, a "
                         "pictured instruction (CLIP vision output) through the model's image MLP.",
             inputs=[
-                VIDiffModelType.Input("vidiff_model", tooltip="The VIDiff model the instruction is for."),
+                io.Model.Input("model", tooltip="The VIDiff MODEL the instruction is for (its image MLP encodes a "
+                                                "pictured instruction)."),
                 io.Clip.Input("clip", tooltip="The SD-1.5 CLIP-L text encoder (CLIPLoader, type stable_diffusion)."),
                 io.String.Input("instruction", multiline=True, default="Transform the gray video into color",
                                 tooltip="What to do to the video, in the paper's phrasing, e.g. 'Remove the applied "
@@ -61,13 +63,14 @@ class VIDiffInstructionEncode(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, vidiff_model, clip, instruction, image_instruction=None) -> io.NodeOutput:
+    def execute(cls, model, clip, instruction, image_instruction=None) -> io.NodeOutput:
         image = getattr(image_instruction, "image_embeds", None) if image_instruction is not None else None
         if image_instruction is not None and image is None:
             raise InstructionError("image_instruction: this CLIP vision output has no image_embeds; "
                                    "use CLIPVisionEncode with a CLIP ViT-L/14 vision model")
         payload = InstructionPayload(instruction, clip, image)
-        tokens = instruction_tokens(vidiff_model.model, payload)
+        check_video_model(model)
+        tokens = instruction_tokens(HostVideoModel(model), payload)
         return io.NodeOutput([[tokens.cpu(), {PAYLOAD_KEY: payload}]])
 
 
@@ -82,6 +85,20 @@ def resolve(model, conditioning, name: str):
     if payload is not None:
         return tensor, payload
     return model.encode_instruction(tensor), None  # e.g. CLIPTextEncode: text hidden states only
+
+
+def instruction_pair(model, instruction, negative) -> tuple[torch.Tensor, torch.Tensor, InstructionPayload | None]:
+    """(instruction tokens, ∅_T tokens, payload or None): ∅_T is the negative when one is connected, else the
+    empty text through the CLIP that encoded the instruction (VIDiff Instruction Encode keeps it)."""
+    tokens, payload = resolve(model, instruction, "instruction")
+    if negative is not None:
+        null, _ = resolve(model, negative, "negative")
+    elif payload is not None:
+        null = model.null_instruction(encode_text(payload.clip, ""))
+    else:
+        raise InstructionError("negative: the instruction is a plain text conditioning, so connect a negative "
+                               "(e.g. CLIP Text Encode of an empty text), or use VIDiff Instruction Encode")
+    return tokens, null, payload
 
 
 def continuation_fn(model, payload: InstructionPayload | None):

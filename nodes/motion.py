@@ -8,11 +8,11 @@ from comfy_api.latest import io
 from ..vidiff_model.checkpoints.motion_module import read_motion_module
 from ..vidiff_model.checkpoints.from_parts import MOTION_BETA_SCHEDULE, SPATIAL_NORM
 from ..vidiff_model.config import BETA_SCHEDULE_CHOICES, VideoUNetConfig, VIDiffConfig
-from ..vidiff_model.errors import InstructionError
 from ..vidiff_model.guidance import GuidanceConfig
 from .host import MOTION_FOLDER, latent_to_video
-from .host_guider import VIDiffDualGuider, VIDiffNoise
-from .instruction import PAYLOAD_KEY, encode_text
+from .host_guider import VIDiffDualGuider, VIDiffNoise, check_video_model
+from .host_sampling import HostVideoModel
+from .instruction import instruction_pair
 from .loaders import _SCHEDULE_TOOLTIP, model_path
 from .model_injection import VIDiffAttachment, add_temporal_layers, group_modules
 
@@ -83,17 +83,9 @@ class VIDiffGuider(io.ComfyNode):
     @classmethod
     def execute(cls, model, instruction, source, video_cfg, text_cfg, negative=None) -> io.NodeOutput:
         frames = latent_to_video(source)[0].transpose(0, 1)  # checks the LATENT; (F, 4, h, w)
-        null = negative if negative is not None else null_conditioning(instruction)
-        return io.NodeOutput(VIDiffDualGuider(model, instruction, null, frames, GuidanceConfig(video_cfg, text_cfg)))
-
-
-def null_conditioning(instruction) -> list:
-    """∅_T: the empty text through the CLIP that encoded the instruction (VIDiff Instruction Encode keeps it)."""
-    payload = instruction[0][1].get(PAYLOAD_KEY) if isinstance(instruction, list) and instruction else None
-    if payload is None:
-        raise InstructionError("negative: the instruction is a plain text conditioning, so connect a negative "
-                               "(e.g. CLIP Text Encode of an empty text), or use VIDiff Instruction Encode")
-    return [[encode_text(payload.clip, ""), {}]]
+        check_video_model(model, frames.shape[0])
+        tokens, null, _ = instruction_pair(HostVideoModel(model), instruction, negative)
+        return io.NodeOutput(VIDiffDualGuider(model, tokens, null, frames, GuidanceConfig(video_cfg, text_cfg)))
 
 
 class VIDiffNoiseNode(io.ComfyNode):

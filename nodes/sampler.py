@@ -5,12 +5,12 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..vidiff_model import GuidanceConfig, LongVideoOptions, translate_video
-from ..vidiff_model.errors import InstructionError
 from ..vidiff_model.long_video import MODES, WEIGHTINGS
-from .host import (SAMPLER_NAMES, SCHEDULER_NAMES, HostSampler, Progress, interrupt_check, latent_to_video,
-                   video_to_latent)
-from .instruction import continuation_fn, encode_text, resolve
-from .types import LongVideoType, VIDiffModelType
+from .host import SAMPLER_NAMES, SCHEDULER_NAMES, Progress, interrupt_check, latent_to_video, video_to_latent
+from .host_guider import check_video_model
+from .host_sampling import HostClipSampler, HostVideoModel
+from .instruction import continuation_fn, instruction_pair
+from .types import LongVideoType
 
 
 class VIDiffSampler(io.ComfyNode):
@@ -23,7 +23,9 @@ class VIDiffSampler(io.ComfyNode):
             description="Translates the source video following the instruction, with dual classifier-free guidance "
                         "(video and text) and the host's samplers. Long videos go clip by clip (VIDiffLongVideo).",
             inputs=[
-                VIDiffModelType.Input("vidiff_model", tooltip="The VIDiff model."),
+                io.Model.Input("model", tooltip="A MODEL with VIDiff's temporal layers: Load VIDiff Model, or Load "
+                                                "Checkpoint (InstructPix2Pix) → VIDiff Apply Motion Module; LoRAs and "
+                                                "model patches before or after apply."),
                 io.Conditioning.Input("instruction", tooltip="From VIDiffInstructionEncode."),
                 io.Latent.Input("source", tooltip="The source video from VAEEncode with the SD-1.5 VAE "
                                                   "(frames are the batch)."),
@@ -50,25 +52,27 @@ class VIDiffSampler(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, vidiff_model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
+    def execute(cls, model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
                 negative=None, long_video=None) -> io.NodeOutput:
-        video = latent_to_video(source)  # (1, 4, F, H, W), before loading anything
-        model = vidiff_model.load()
-        tokens, payload = resolve(model, instruction, "instruction")
-        if negative is not None:
-            null, _ = resolve(model, negative, "negative")
-        elif payload is not None:
-            null = model.null_instruction(encode_text(payload.clip, ""))
-        else:
-            raise InstructionError("negative: the instruction is a plain text conditioning, so connect a negative "
-                                   "(e.g. CLIPTextEncode of an empty text), or use VIDiffInstructionEncode")
-        sampler = HostSampler(sampler_name, scheduler, steps, seed, model.config.beta_schedule)
-        result = translate_video(
-            model, video, tokens, null, seed=seed, sampler=sampler,
-            guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
-            continuation=continuation_fn(model, payload),
-            callback=Progress(steps, cls.hidden.unique_id, model.device), interrupt=interrupt_check)
-        return io.NodeOutput(video_to_latent(result.latent))
+        return io.NodeOutput(sample_video(model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name,
+                                          scheduler, negative, long_video, cls.hidden.unique_id))
+
+
+def sample_video(model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
+                 negative=None, long_video=None, node_id=None) -> dict:
+    """VIDiff Sampler's work: the library's translation (clips, seams, continuation, VIDiff's noise) on the host's
+    MODEL, its samplers and its conditioning. Returns the translated LATENT."""
+    video = latent_to_video(source)  # (1, 4, F, H, W), before loading anything
+    check_video_model(model)
+    video_model = HostVideoModel(model)
+    tokens, null, payload = instruction_pair(video_model, instruction, negative)
+    result = translate_video(
+        video_model, video, tokens, null, seed=seed,
+        sampler=HostClipSampler(video_model, sampler_name, scheduler, steps, seed),
+        guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
+        continuation=continuation_fn(video_model, payload),
+        callback=Progress(steps, node_id, model.load_device), interrupt=interrupt_check)
+    return video_to_latent(result.latent)
 
 
 class VIDiffLongVideo(io.ComfyNode):

@@ -2,6 +2,5 @@
 
 from comfy_api.latest import io
 
-VIDiffModelType = io.Custom("VIDIFF_MODEL")
 LongVideoType = io.Custom("VIDIFF_LONG_VIDEO")
 DTYPE_CHOICES = ["auto", "fp16", "bf16", "fp32"]

@@ -33,7 +33,7 @@ class AnalyticModel(torch.nn.Module):
 class LinearModel(AnalyticModel):
     """ε = 0.3·x + 0.5·source + shift(instruction) + 1e-4·t: any fixed function does for the formula."""
 
-    def forward(self, x, source, t, instruction):
+    def forward(self, x, source, t, instruction, sigma=None):
         self.calls.append({"batch": x.shape[0], "source": source.clone(), "instruction": instruction.clone()})
         shift = instruction[:, 0, :4].reshape(-1, 4, 1, 1, 1)
         return 0.3 * x + 0.5 * source + shift + 1e-4 * torch.as_tensor(t, dtype=x.dtype)
@@ -57,7 +57,7 @@ class IdealDenoiser(AnalyticModel):
             y = y + source.mean(dim=(2, 3, 4), keepdim=True)
         return self.config.latent_scaling_factor * y
 
-    def forward(self, x, source, t, instruction):
+    def forward(self, x, source, t, instruction, sigma=None):
         self.calls.append({"batch": x.shape[0], "source": source.clone(), "instruction": instruction.clone(), "t": float(t)})
         sigma = sigma_at(t)
         abar = 1.0 / (1.0 + sigma**2)

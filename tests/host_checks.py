@@ -21,6 +21,7 @@ import traceback
 import types
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 PACK, WORK = Path(sys.argv[1]), Path(sys.argv[2])
 sys.argv = sys.argv[:1] + ["--cpu"]
@@ -30,6 +31,8 @@ import comfy.options  # noqa: E402
 
 comfy.options.enable_args_parsing()
 import comfy.lora  # noqa: E402
+import comfy.model_sampling  # noqa: E402
+import comfy.samplers  # noqa: E402
 import comfy.sd  # noqa: E402
 import comfy.utils  # noqa: E402
 import torch  # noqa: E402
@@ -42,6 +45,10 @@ host = importlib.import_module("vidiff_pack.nodes.host")
 motion = importlib.import_module("vidiff_pack.nodes.motion")
 host_unet = importlib.import_module("vidiff_pack.nodes.host_unet")
 injection = importlib.import_module("vidiff_pack.nodes.model_injection")
+loaders = importlib.import_module("vidiff_pack.nodes.loaders")
+sampler_node = importlib.import_module("vidiff_pack.nodes.sampler")
+host_sampling = importlib.import_module("vidiff_pack.nodes.host_sampling")
+instruction_node = importlib.import_module("vidiff_pack.nodes.instruction")
 vm = importlib.import_module("vidiff_pack.vidiff_model")
 ldm_unet = importlib.import_module("vidiff_pack.vidiff_model.checkpoints.ldm_unet")
 import fixture_files as ff  # noqa: E402
@@ -53,8 +60,46 @@ TINY_LDM = dict(block_out_channels=(32, 64), attention_blocks=(True, False), con
 LDM = "model.diffusion_model."
 
 
+class HostModelWrap:
+    """What the host's KSAMPLER calls: (x, sigma) -> denoised x0, around a library eps_fn."""
+
+    def __init__(self, eps_fn, model_sampling):
+        self.eps_fn = eps_fn
+        # the host's samplers read the schedule as model_wrap.inner_model.model_sampling, and the SDE ones
+        # (given the wrap as `inner_model`) through .model_patcher.get_model_object("model_sampling")
+        self.inner_model = SimpleNamespace(model_sampling=model_sampling)
+        self.model_patcher = SimpleNamespace(get_model_object={"model_sampling": model_sampling}.__getitem__)
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
+        ms = self.inner_model.model_sampling
+        x_in = ms.calculate_input(sigma, x)  # x / sqrt(σ² + 1): the variance-preserving input
+        eps = self.eps_fn(x_in, ms.timestep(sigma)[0], float(sigma.flatten()[0]))
+        return ms.calculate_denoised(sigma, eps.to(x.dtype), x)
+
+
+class LibraryOnHostSampler:
+    """The reference: the host's Euler (or any host sampler) over the library model's guided ε, with no host
+    model involved (what VIDiff Sampler did before the host MODEL)."""
+
+    def __init__(self, sampler_name: str, scheduler: str, steps: int, seed: int, beta_schedule: str = "sd15"):
+        self.sampler_name, self.scheduler, self.steps, self.seed = sampler_name, scheduler, steps, seed
+        self.model_sampling = host.model_sampling(beta_schedule)
+
+    def __call__(self, eps_fn, noise, generator, on_step=None):
+        sigmas = comfy.samplers.calculate_sigmas(self.model_sampling, self.scheduler, self.steps).to(noise.device)
+        sampler = comfy.samplers.sampler_object(self.sampler_name)
+
+        def callback(step, x0, x, total_steps):
+            if on_step is not None:
+                on_step(step + 1, total_steps, x0)
+
+        return sampler.sample(HostModelWrap(eps_fn, self.model_sampling), sigmas,
+                              {"seed": self.seed, "model_options": {}}, callback, noise.float(),
+                              latent_image=torch.zeros_like(noise, dtype=torch.float32), disable_pbar=True)
+
+
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
+    return float((a.detach().double() - b.detach().double()).norm() / b.detach().double().norm())
 
 
 def write_parts() -> dict[str, Path]:
@@ -95,7 +140,7 @@ def library_path(unet: Path, mm: Path) -> torch.Tensor:
     model, _ = vm.build_vidiff_from_parts(unet, mm, unet_config=TINY, dtype=torch.float32)
     model.eval()
     source, text, null = inputs()
-    sampler = host.HostSampler("euler", "normal", STEPS, SEED, model.config.beta_schedule)
+    sampler = LibraryOnHostSampler("euler", "normal", STEPS, SEED, model.config.beta_schedule)
     result = vm.translate_video(model, source, model.encode_instruction(text), model.encode_instruction(null),
                                 seed=SEED, sampler=sampler, guidance=vm.GuidanceConfig(*GUIDANCE))
     return result.latent[0].transpose(0, 1)  # (F, 4, h, w)
@@ -113,6 +158,77 @@ def host_path(model, frames_source=None) -> torch.Tensor:
     out = nodes_custom_sampler.SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas,
                                                              {"samples": torch.zeros_like(latent["samples"])})
     return out.result[0]["samples"]
+
+
+def library_sample(model, source, tokens, null, long_video=None, continuation=None) -> torch.Tensor:
+    sampler = LibraryOnHostSampler("euler", "normal", STEPS, SEED, model.config.beta_schedule)
+    return vm.translate_video(model, source, tokens, null, seed=SEED, sampler=sampler,
+                              guidance=vm.GuidanceConfig(*GUIDANCE), long_video=long_video,
+                              continuation=continuation).latent
+
+
+def host_sample(patcher, source, tokens, null, long_video=None, continuation=None) -> torch.Tensor:
+    """VIDiff Sampler's translation on a host MODEL (nodes/sampler.sample_video without the conditioning)."""
+    video_model = host_sampling.HostVideoModel(patcher)
+    sampler = host_sampling.HostClipSampler(video_model, "euler", "normal", STEPS, SEED)
+    return vm.translate_video(video_model, source, tokens, null, seed=SEED, sampler=sampler,
+                              guidance=vm.GuidanceConfig(*GUIDANCE), long_video=long_video,
+                              continuation=continuation).latent
+
+
+def check_sampler(files) -> dict:
+    """VIDiff Sampler on the MODEL against VIDiff Guider + SamplerCustomAdvanced and the library; long videos."""
+    library, _ = vm.build_vidiff_from_parts(files["unet"], files["v2"], unet_config=TINY, dtype=torch.float32)
+    library.eval()
+    patcher = motion.apply_motion_module(host_model(files["unet"]), str(files["v2"]), "mm")
+    source, text, null = inputs()
+    latent = {"samples": source[0].transpose(0, 1).contiguous()}
+    node = sampler_node.sample_video(patcher, [[text, {}]], latent, SEED, STEPS, *GUIDANCE, "euler", "normal",
+                                     negative=[[null, {}]])["samples"]
+    out = {"sampler_vs_guider": rel(node, host_path(patcher)),
+           "sampler_vs_library": rel(node, library_sample(library, source, text, null)[0].transpose(0, 1))}
+    g = torch.Generator().manual_seed(3)
+    long_source = torch.randn(1, 4, 48, 8, 8, generator=g)
+    continuation = lambda n: text + 0.05 * n  # noqa: E731  (stands for "Based on the first n frames, ...")
+    for mode in ("autoregressive", "overlap_guided", "sliding_window"):
+        options = vm.LongVideoOptions(16, 4, mode)
+        want = library_sample(library, long_source, text, null, options, continuation)
+        got = host_sample(patcher, long_source, text, null, options, continuation)
+        out[f"long_{mode}"] = {"rel_l2": rel(got, want), "frames": got.shape[2]}
+    return out
+
+
+def check_vidiff_files(files) -> dict:
+    """Load VIDiff Model (-> MODEL) against the library's model: the shipped vidiff-mini (v-prediction, its own
+    size) and a checkpoint with an image MLP given an image instruction."""
+    out = {}
+    g = torch.Generator().manual_seed(5)
+    source, text, null = inputs()
+    mini_path = PACK / "models" / "vidiff" / "vidiff_mini.safetensors"
+    torch.manual_seed(0)
+    image_model = vm.VIDiffModel(vm.tiny_config(image_instruction=True)).eval()
+    with torch.no_grad():
+        for name, p in image_model.named_parameters():
+            if "motion_modules" in name and "proj_out" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)  # fresh temporal layers are the identity
+    image_path = WORK / "vidiff_image.safetensors"
+    vm.save_vidiff(image_model, image_path)
+    embeds = torch.randn(1, 768, generator=g)
+    for name, path, image in (("mini", mini_path, None), ("image_tokens", image_path, embeds)):
+        library = vm.load_vidiff(path, dtype=torch.float32).eval()
+        patcher = loaders.load_vidiff_model(str(path), path.name, "fp32")
+        video_model = host_sampling.HostVideoModel(patcher)
+        tokens, null_tokens = library.encode_instruction(text, image), library.null_instruction(null)
+        host_tokens = video_model.encode_instruction(text, image)
+        want = library_sample(library, source, tokens, null_tokens)
+        got = host_sample(patcher, source, host_tokens, video_model.null_instruction(null))
+        out[name] = {"rel_l2": rel(got, want), "tokens": list(host_tokens.shape),
+                     "token_rel": rel(host_tokens, tokens),
+                     "v_prediction": isinstance(patcher.get_model_object("model_sampling"),
+                                                comfy.model_sampling.V_PREDICTION),
+                     "schedule": library.config.beta_schedule}
+    return out
+
 
 
 def kohya_lora(strength_scale: float = 1.0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -249,14 +365,17 @@ def check_errors(files) -> dict:
     }
 
 
-CHECKS = {"parity": check_parity, "lora": check_lora, "patches": check_patches, "fp8": check_fp8,
+CHECKS = {"parity": check_parity, "sampler": check_sampler, "vidiff_files": check_vidiff_files, "lora": check_lora, "patches": check_patches, "fp8": check_fp8,
           "input_unchanged": check_input_unchanged, "errors": check_errors}
 
 if __name__ == "__main__":
     torch.manual_seed(0)
     parts = write_parts()
     results = {}
+    only = os.environ.get("HOST_CHECKS", "").split(",")  # e.g. HOST_CHECKS=parity,lora (all when unset)
     for name, check in CHECKS.items():
+        if only != [""] and name not in only:
+            continue
         try:
             results[name] = check(parts)
         except Exception:  # noqa: BLE001 (reported to the test, which fails on it)

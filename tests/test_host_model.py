@@ -91,3 +91,28 @@ def test_bad_input_is_named(checks, case, needles):
     for needle in needles:
         assert needle in message, message
     assert "Traceback" not in message and len(message.splitlines()) == 1
+
+
+def test_sampler_on_the_model_equals_the_guider_and_the_library(checks):
+    """VIDiff Sampler on the host MODEL gives what VIDiff Guider + VIDiff Noise + SamplerCustomAdvanced give, and
+    what the library model gives."""
+    got = checks["sampler"]
+    assert got["sampler_vs_guider"] < PARITY and got["sampler_vs_library"] < PARITY, got
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "overlap_guided", "sliding_window"])
+def test_48_frame_long_video_on_the_model_matches_the_library(checks, mode):
+    """Clips of 16 sharing 4 over 48 frames: seams, continuation and the noise layout are the library's."""
+    got = checks["sampler"][f"long_{mode}"]
+    assert got["frames"] == 48
+    assert got["rel_l2"] < PARITY, got
+
+
+@pytest.mark.parametrize("name, tokens, v_prediction", [("mini", 77, True), ("image_tokens", 79, False)])
+def test_vidiff_checkpoints_load_as_a_host_model(checks, name, tokens, v_prediction):
+    """Load VIDiff Model gives a host MODEL equal to the library model: the shipped vidiff-mini (its own size,
+    v-prediction) and a checkpoint whose image MLP turns an image instruction into 2 extra tokens."""
+    got = checks["vidiff_files"][name]
+    assert got["rel_l2"] < PARITY, got
+    assert got["tokens"] == [1, tokens, 768] and got["token_rel"] < PARITY, got
+    assert got["v_prediction"] is v_prediction

@@ -59,7 +59,7 @@ def guided_eps_fn(model, instruction: torch.Tensor, null_instruction: torch.Tens
     """The guided noise prediction for one clip (or window).
 
     Args:
-        model: a `VIDiffModel` (or anything with its forward signature).
+        model: a `VIDiffModel` (or anything with its forward signature, `sigma` keyword included).
         instruction: c, (B, T, D) tokens; null_instruction: ∅_T (or a negative instruction), (B or 1, T, D).
         source_latent: V, the source latent (B, 4, F, H, W), raw VAE scale (unscaled).
         guidance: scales and batching.
@@ -78,9 +78,9 @@ def guided_eps_fn(model, instruction: torch.Tensor, null_instruction: torch.Tens
         if guidance.batched and len(names) > 1:
             n = len(names)
             out = model(x_in.repeat(n, 1, 1, 1, 1), torch.cat([conds[k][0] for k in names]), t,
-                        torch.cat([conds[k][1] for k in names])).chunk(n)  # n × (B, 4, F, H, W)
+                        torch.cat([conds[k][1] for k in names]), sigma=sigma).chunk(n)  # n × (B, 4, F, H, W)
         else:
-            out = [model(x_in, conds[k][0], t, conds[k][1]) for k in names]
+            out = [model(x_in, conds[k][0], t, conds[k][1], sigma=sigma) for k in names]
         return combine_branches(dict(zip(names, out)), weights)
 
     return eps

@@ -22,26 +22,31 @@ from .norm_semantics import apply_norm_semantics
 
 
 @lru_cache(maxsize=None)
-def _alpha_bar_table(beta_schedule: str) -> torch.Tensor:
+def _log_sigma_table(beta_schedule: str) -> torch.Tensor:
     from .sampling import alphas_cumprod  # sampling imports the model's neighbours; import when first needed
 
-    return alphas_cumprod(beta_schedule)  # (1000,) float64, read only
+    abar = alphas_cumprod(beta_schedule)
+    return 0.5 * torch.log((1 - abar) / abar)  # (1000,) float64 log σ_t, read only
 
 
 def alpha_bar_at(timestep: torch.Tensor | float, beta_schedule: str) -> torch.Tensor:
-    """ᾱ at (possibly fractional) timesteps, linear between the schedule's integer steps; shape of `timestep`."""
-    table = _alpha_bar_table(beta_schedule)  # built once per schedule, not at every UNet call
+    """ᾱ at (possibly fractional) timesteps; shape of `timestep`. Between the schedule's integer steps log σ is
+    linear, which is where the samplers (the host's and Karras-style ones) put a fractional timestep: at the
+    σ they step to, ᾱ = 1 / (1 + σ²) exactly."""
+    table = _log_sigma_table(beta_schedule)  # built once per schedule, not at every UNet call
     t = torch.as_tensor(timestep, dtype=torch.float64).cpu().clamp(0, len(table) - 1)
     lo = t.floor().long()
     hi = (lo + 1).clamp(max=len(table) - 1)
-    return table[lo] + (t - lo) * (table[hi] - table[lo])
+    log_sigma = table[lo] + (t - lo) * (table[hi] - table[lo])
+    return 1.0 / (1.0 + torch.exp(2 * log_sigma))
 
 
 def v_to_epsilon(v: torch.Tensor, noisy: torch.Tensor, timestep: torch.Tensor | float,
-                 beta_schedule: str) -> torch.Tensor:
+                 beta_schedule: str, sigma: float | None = None) -> torch.Tensor:
     """ε = √(1−ᾱ)·x_t + √ᾱ·v for x_t = √ᾱ·x0 + √(1−ᾱ)·ε and v = √ᾱ·ε − √(1−ᾱ)·x0 (Salimans & Ho 2022).
     A linear map per sample, so guidance combines ε exactly as it would combine v."""
-    a = alpha_bar_at(timestep, beta_schedule).reshape(-1, 1, 1, 1, 1).to(v.device, torch.float32)
+    a = alpha_bar_at(timestep, beta_schedule) if sigma is None else torch.tensor(1.0 / (1.0 + float(sigma) ** 2))
+    a = a.reshape(-1, 1, 1, 1, 1).to(v.device, torch.float32)
     return ((1 - a).sqrt() * noisy.float() + a.sqrt() * v.float()).to(v.dtype)
 
 
@@ -91,12 +96,15 @@ class VIDiffModel(nn.Module):
 
     # -- denoising ----------------------------------------------------------------------------------
     def forward(self, noisy_latent: torch.Tensor, source_latent: torch.Tensor, timestep: torch.Tensor | float,
-                instruction: torch.Tensor) -> torch.Tensor:
+                instruction: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
         """Args:
             noisy_latent: (B, 4, F, H, W) noisy target, scaled by `latent_scaling_factor`.
             source_latent: (B, 4, F, H, W) source video, raw VAE latent (unscaled); zeros for the null video.
             timestep: scalar or (B,) diffusion timestep in [0, 1000).
             instruction: (B, T, D) tokens from `encode_instruction`.
+            sigma: the noise level `noisy_latent` was scaled for, when the sampler knows it; a v-prediction model
+                then turns v into ε with ᾱ = 1 / (1 + σ²) (the host's samplers round the timestep the UNet sees
+                to an integer step but scale the input for their exact σ).
         Returns:
             (B, 4, F, H, W) predicted noise.
         """
@@ -114,7 +122,7 @@ class VIDiffModel(nn.Module):
         context = instruction.to(x.dtype).repeat_interleave(f, dim=0)
         out = self.unet(x, timestep, encoder_hidden_states=context, return_dict=False)[0]  # (B, 4, F, H, W)
         if self.config.prediction_type == "v_prediction":
-            out = v_to_epsilon(out, noisy_latent, timestep, self.config.beta_schedule)
+            out = v_to_epsilon(out, noisy_latent, timestep, self.config.beta_schedule, sigma)
         return out
 
     def check_latents(self, noisy_latent: torch.Tensor, source_latent: torch.Tensor) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -17,6 +18,8 @@ from ..errors import CheckpointError, VIDiffError
 from ..model import VIDiffModel
 from .detect import VIDIFF_FORMAT, identify
 from .io import TensorFile, save_safetensors
+from .ldm_unet import diffusers_to_ldm
+from .motion_module import original_names
 from .state import DTypeChoice, check_keys, empty_model, expected_shapes, materialize, resolve_dtype
 
 FORMAT_VERSION = "1"
@@ -75,3 +78,40 @@ def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
     tf.convert_to(dtype := resolve_dtype(dtype, model))
     state = {k: tf.reader(k) for k in tf.keys()}  # read and converted one tensor at a time
     return materialize(model, state, tf.path, dtype=dtype, device=device)
+
+
+@dataclass
+class VIDiffParts:
+    """A VIDiff checkpoint in the layouts a host builds its own model from (no diffusers model is made)."""
+
+    config: VIDiffConfig
+    unet: dict[str, torch.Tensor]  # spatial UNet, LDM names (`input_blocks.1.1.proj_in.weight`, ...)
+    temporal: dict[str, torch.Tensor]  # temporal layers, original AnimateDiff names (`down_blocks.0.motion_modules…`)
+    image_proj: dict[str, torch.Tensor]  # the image MLP's state (empty without one)
+
+
+def read_vidiff_parts(path: str | os.PathLike, *, beta_schedule: str = "autoselect") -> VIDiffParts:
+    """Read a VIDiff checkpoint, checked against its stored config, renamed for a host's own UNet.
+
+    Args:
+        beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
+    """
+    tf = TensorFile(path)
+    config = read_config(tf)
+    try:
+        config = config.with_beta_schedule(beta_schedule)
+    except ValueError as e:
+        raise VIDiffError(str(e)) from None
+    check_keys(tf.path, expected_shapes(empty_model(config)), tf.shapes, "VIDiff checkpoint for its stored config")
+    parts = VIDiffParts(config, {}, {}, {})
+    for key in tf.keys():
+        name = key.split(".", 1)[1]
+        if key.startswith("image_proj."):
+            parts.image_proj[name] = tf.take(key)
+        elif "motion_modules" in name:
+            value = tf.take(key)
+            for original in original_names(name):
+                parts.temporal[original] = value
+        else:
+            parts.unet[diffusers_to_ldm(name, config.unet)] = tf.take(key)
+    return parts

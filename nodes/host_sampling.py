@@ -1,0 +1,112 @@
+"""VIDiff Sampler on the host's MODEL: the library's translation (dual guidance formula, long-video modes, seams,
+continuation, VIDiff's noise layout) driving the host's own model, conditioning, batching and samplers.
+
+`translate_video` (the library) asks a model for a guided ε per clip or window and a `ClipSampler` for each
+sampling run. Here:
+- `HostVideoModel.guided_eps` evaluates the three guidance branches as host conds (the source window as the
+  InstructPix2Pix concat latent) with the host's `calc_cond_batch`, so every patch on the MODEL applies, and
+  combines them with the library's weights;
+- `HostClipSampler` runs each clip through a host guider (`ClipGuider`) and the host's KSAMPLER: loading,
+  wrappers, callbacks and memory management are the host's, in the sampler's own layout (1, 4, F, h, w).
+"""
+
+from __future__ import annotations
+
+import comfy.sampler_helpers
+import comfy.samplers
+import node_helpers
+import torch
+
+from ..vidiff_model.guidance import EpsFn, GuidanceConfig, combine_branches
+from ..vidiff_model.instruction import encode_instruction
+from .model_injection import vidiff_attachment
+
+
+class ClipGuider(comfy.samplers.CFGGuider):
+    """A host guider whose prediction is a library ε function (x_in, t, σ) -> ε over (1, 4, F, h, w)."""
+
+    def __init__(self, model, eps_fn: EpsFn):
+        super().__init__(model)
+        self.eps_fn = eps_fn
+        self.model_options_now: dict = {}
+
+    def predict_noise(self, x, timestep, model_options={}, seed=None):
+        sigma = float(timestep.flatten()[0])
+        t = self.inner_model.model_sampling.timestep(timestep.flatten()[:1])[0]
+        self.model_options_now = model_options  # what the branches run with (patches, wrappers, hooks)
+        eps = self.eps_fn(x / (1.0 + sigma**2) ** 0.5, t, sigma)  # the variance-preserving input
+        return x - sigma * eps.to(x.dtype)  # the clean estimate the host's samplers expect
+
+
+class HostVideoModel:
+    """A host MODEL with VIDiff's layers as `translate_video` uses a model: config, device, dtype, instruction
+    encoding and a guided ε per clip that runs on the guider sampling at the time."""
+
+    def __init__(self, model):
+        self.patcher = model
+        self.attachment = vidiff_attachment(model)
+        self.config = self.attachment.config
+        self.device, self.dtype = torch.device("cpu"), torch.float32  # where translate_video keeps its tensors
+        self.guider: ClipGuider | None = None  # set by HostClipSampler for each sampling run
+
+    def encode_instruction(self, text_hidden: torch.Tensor, image_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        return encode_instruction(self.config, self.attachment.image_proj, text_hidden, image_embeds,
+                                  device=self.device, dtype=self.dtype)
+
+    def null_instruction(self, null_text_hidden: torch.Tensor) -> torch.Tensor:
+        return self.encode_instruction(null_text_hidden, None)
+
+    def guided_eps(self, instruction: torch.Tensor, null_instruction: torch.Tensor, source: torch.Tensor,
+                   guidance: GuidanceConfig) -> EpsFn:
+        """Dual guidance for one clip or window: `source` (1, 4, f, h, w) raw, tokens (1, T, D)."""
+        weights = guidance.branch_weights()
+        frames = source[0].transpose(0, 1)  # (f, 4, h, w): frames are the host's batch
+        video = {"concat_latent_image": frames}
+        branches = {"full": node_helpers.conditioning_set_values([[instruction, {}]], video),
+                    "video": node_helpers.conditioning_set_values([[null_instruction, {}]], video),
+                    "null": [[null_instruction, {"concat_latent_image": None}]]}  # ∅_V: zeros
+        names = list(weights)
+        conds: dict[str, list] = {}
+
+        def eps(x_in: torch.Tensor, t: torch.Tensor, sigma: float) -> torch.Tensor:
+            guider = self.guider
+            assert guider is not None, "guided_eps runs inside a HostClipSampler run"
+            inner = guider.inner_model
+            x = (x_in * (1.0 + sigma**2) ** 0.5)[0].transpose(0, 1).to(guider.model_patcher.load_device)  # (f, 4, h, w)
+            if not conds:  # the host's own processing of the conds (concat latent, areas), once per clip
+                raw = {n: comfy.sampler_helpers.convert_cond(branches[n]) for n in names}
+                conds.update(comfy.samplers.process_conds(inner, x, raw, x.device))
+            sigmas = torch.full((x.shape[0],), sigma, device=x.device)
+            out = comfy.samplers.calc_cond_batch(inner, [conds[n] for n in names], x, sigmas,
+                                                 guider.model_options_now)
+            x0 = combine_branches(dict(zip(names, out)), weights)
+            return ((x - x0) / sigma).transpose(0, 1).unsqueeze(0).to(x_in.device, x_in.dtype)  # (1, 4, f, h, w)
+
+        return eps
+
+
+class HostClipSampler:
+    """`ClipSampler` on the host: its samplers, schedulers and the MODEL's own noise schedule."""
+
+    def __init__(self, video_model: HostVideoModel, sampler_name: str, scheduler: str, steps: int, seed: int):
+        self.video_model = video_model
+        self.sampler_name, self.scheduler, self.steps, self.seed = sampler_name, scheduler, steps, seed
+
+    def __call__(self, eps_fn: EpsFn, noise: torch.Tensor, generator, on_step=None) -> torch.Tensor:
+        patcher = self.video_model.patcher
+        sigmas = comfy.samplers.calculate_sigmas(patcher.get_model_object("model_sampling"), self.scheduler,
+                                                 self.steps)
+        guider = ClipGuider(patcher, eps_fn)
+        self.video_model.guider = guider
+
+        def callback(step, x0, x, total_steps):
+            if on_step is not None:
+                on_step(step + 1, total_steps, x0)
+
+        try:
+            raw = guider.sample(noise.float(), torch.zeros_like(noise, dtype=torch.float32),
+                                comfy.samplers.sampler_object(self.sampler_name), sigmas, callback=callback,
+                                disable_pbar=True, seed=self.seed)
+        finally:
+            self.video_model.guider = None
+        return raw.cpu() * self.video_model.config.latent_scaling_factor  # the library works in the scaled space
