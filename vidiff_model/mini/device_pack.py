@@ -5,9 +5,10 @@
 (`scripts/device_pack.sh` runs it on the CPU machine.) What the device lacks and cannot fetch (it has no
 network, no diffusers, no PyAV) and nothing more, since the working tree and the pack together must stay
 under the device's 64 MiB:
-- `clips/<name>.webp`: the TRAINING clips only (validation clips never leave this machine), as lossy
-  animated WebP at the data's size (128²; Pillow reads them, `data.read_square`); quality 75 costs about
-  34 dB PSNR, far above the autoencoder's own ~21 dB round trip;
+- `clips/<name>.webp`: the TRAINING clips only (validation clips never leave this machine), each one lossy
+  WebP still image of its frames tiled in rows of `COLUMNS` at the data's size (128²; Pillow reads it);
+  quality 75 costs about 33.5 dB PSNR, far above the autoencoder's own ~21 dB round trip. Not an animated
+  WebP: its encoder merges frames that differ by less than its lossy tolerance, so frames would go missing;
 - `wheels/`: diffusers and the pure-Python packages it and the benchmark import that the device may lack
   (`WHEELS`), at the versions this machine's .venv runs, fetched once into `.cache/device_wheels`;
 - `tokenizer/`: the CLIP tokenizer files (ComfyUI's `comfy/sd1_tokenizer`). The 247 MB text encoder does
@@ -33,6 +34,8 @@ from . import PACK_ROOT
 from .data import load_clips
 
 MIB = 2**20
+COLUMNS = 8  # frames per row of a packed clip (152 frames: 2,432 px high, far under WebP's 16,383)
+MIN_PSNR_DB = 25.0  # a packed clip decoding worse than this is an encoder problem, not a choice
 DEVICE_LIMIT_MIB = 64.0  # what one device call may carry: working tree + carried paths
 # diffusers and what it imports that torch/transformers/accelerate do not bring (requests and its deps,
 # importlib_metadata), and pytest: bench/sampling.py imports tests/conftest.py.
@@ -79,9 +82,37 @@ def working_tree_bytes(root: Path = PACK_ROOT) -> int:
     return sum((root / name).stat().st_size for name in out.decode().split("\0") if name and (root / name).is_file())
 
 
-def write_clips(data: Path, out: Path, quality: int, limit: int = 0) -> tuple[dict[str, int], list[str]]:
-    """Encode the training clips of `data` (written by `mini.data`) into `out`; returns ({name: frames},
-    the validation names left behind)."""
+def tile(clip: np.ndarray, columns: int = COLUMNS) -> np.ndarray:
+    """(F, S, S, 3) frames -> one (ceil(F / columns) · S, columns · S, 3) image, row by row."""
+    f, s = clip.shape[:2]
+    grid = np.zeros((-(-f // columns) * s, columns * s, 3), np.uint8)
+    for i, frame in enumerate(clip):
+        grid[(i // columns) * s:(i // columns + 1) * s, (i % columns) * s:(i % columns + 1) * s] = frame
+    return grid
+
+
+def read_packed_clip(path: Path, frames: int, size: int, columns: int = COLUMNS) -> np.ndarray:
+    """A packed clip's (frames, size, size, 3) uint8 frames."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        grid = np.asarray(im.convert("RGB"))
+    rows = -(-frames // columns)
+    if grid.shape != (rows * size, columns * size, 3):
+        raise PackError(f"{path}: a {grid.shape[1]}x{grid.shape[0]} image, not {frames} frames of {size}² in rows of "
+                        f"{columns}")
+    return np.stack([grid[(i // columns) * size:(i // columns + 1) * size, (i % columns) * size:(i % columns + 1) * size]
+                     for i in range(frames)])
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b) ** 2).mean())
+    return 10 * np.log10(255**2 / max(mse, 1e-10))
+
+
+def write_clips(data: Path, out: Path, quality: int, limit: int = 0) -> tuple[dict[str, int], list[str], float]:
+    """Encode the training clips of `data` (written by `mini.data`) into `out`, each checked by decoding it;
+    returns ({name: frames}, the validation names left behind, the lowest PSNR of a clip)."""
     from PIL import Image
 
     split_file = data / "split.json"
@@ -95,14 +126,16 @@ def write_clips(data: Path, out: Path, quality: int, limit: int = 0) -> tuple[di
                         f"(e.g. {missing[0]}.npy); rerun python -m vidiff_model.mini.data {data}")
     names = sorted(split["train"])[:limit or None]
     out.mkdir(parents=True)
-    frames = {}
+    frames, worst = {}, float("inf")
     for name in names:
         clip = np.asarray(train[name])  # (F, S, S, 3) uint8
-        images = [Image.fromarray(f) for f in clip]
-        images[0].save(out / f"{name}.webp", save_all=True, append_images=images[1:], quality=quality, method=4,
-                       minimize_size=True, lossless=False)
+        Image.fromarray(tile(clip)).save(out / f"{name}.webp", quality=quality, method=6)
+        back = read_packed_clip(out / f"{name}.webp", clip.shape[0], clip.shape[1])
+        worst = min(worst, psnr_db(back, clip))
+        if worst < MIN_PSNR_DB:
+            raise PackError(f"{out / name}.webp decodes at {worst:.1f} dB PSNR, under {MIN_PSNR_DB} dB; raise --quality")
         frames[name] = int(clip.shape[0])
-    return frames, sorted(split["val"])
+    return frames, sorted(split["val"]), worst
 
 
 def wheel_pins(names: tuple[str, ...]) -> list[str]:
@@ -154,12 +187,13 @@ def make_pack(cfg: PackConfig) -> dict:
                         "provision ComfyUI (bash scripts/provision_comfyui.sh)")
     if cfg.out.exists():
         shutil.rmtree(cfg.out)
-    frames, val = write_clips(cfg.data, cfg.out / "clips", cfg.quality, cfg.clips)
+    frames, val, worst_db = write_clips(cfg.data, cfg.out / "clips", cfg.quality, cfg.clips)
     wheels = fetch_wheels(wheel_pins(cfg.wheels), cfg.wheel_cache, cfg.out / "wheels")
     shutil.copytree(tokenizer, cfg.out / "tokenizer")
     size = {part: folder_bytes(cfg.out / part) for part in ("clips", "wheels", "tokenizer")}
     tree = working_tree_bytes()
-    record = {"clips": frames, "validation_left_out": val, "quality": cfg.quality,
+    record = {"clips": frames, "validation_left_out": val, "quality": cfg.quality, "columns": COLUMNS,
+              "lowest_psnr_db": round(worst_db, 2),
               "size": int(np.load(next((cfg.data / "train").glob("*.npy")), mmap_mode="r").shape[1]),
               "wheels": wheels, "bytes": size, "working_tree_bytes": tree, "limit_mib": cfg.limit_mib,
               "config": {k: str(v) for k, v in asdict(cfg).items()}}
@@ -181,8 +215,6 @@ def unpack_clips(pack: Path, data: Path) -> dict:
     Raises:
         PackError: no pack, a packed clip that is a validation clip, or a clip of the wrong length.
     """
-    from .data import read_square
-
     manifest = pack / "pack.json"
     if not manifest.is_file():
         raise PackError(f"{pack}: no pack.json; run bash scripts/device_pack.sh on the CPU machine and carry "
@@ -197,9 +229,7 @@ def unpack_clips(pack: Path, data: Path) -> dict:
         target = data / "train" / f"{name}.npy"
         if target.exists():
             continue
-        clip = read_square(pack / "clips" / f"{name}.webp", int(record["size"]))  # (F, S, S, 3) uint8
-        if clip.shape[0] != n:
-            raise PackError(f"{pack / 'clips' / name}.webp: {clip.shape[0]} frames, pack.json says {n}")
+        clip = read_packed_clip(pack / "clips" / f"{name}.webp", n, int(record["size"]), int(record["columns"]))
         np.save(target.with_suffix(".tmp.npy"), clip)
         target.with_suffix(".tmp.npy").rename(target)
     split = {"train": sorted(record["clips"]), "val": []}
@@ -229,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     b = record["bytes"]
     print(f"{cfg.out}: {len(record['clips'])} training clips ({sum(record['clips'].values())} frames) "
-          f"{b['clips'] / MIB:.1f} MiB, wheels {b['wheels'] / MIB:.1f} MiB, tokenizer {b['tokenizer'] / MIB:.1f} MiB; "
+          f"{b['clips'] / MIB:.1f} MiB (lowest PSNR {record['lowest_psnr_db']:.1f} dB), wheels {b['wheels'] / MIB:.1f} MiB, tokenizer {b['tokenizer'] / MIB:.1f} MiB; "
           f"with the working tree ({record['working_tree_bytes'] / MIB:.1f} MiB) {record['total_mib']:.1f} of "
           f"{cfg.limit_mib:g} MiB")
     return 0

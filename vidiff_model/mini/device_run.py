@@ -5,9 +5,9 @@
 (The bash script first unpacks the carried wheels, `device_wheels`, then runs this.) Stages, each ending on
 the wall clock by its share of the budget (a stage that ends early hands its time on):
   1. bench: `bench/sampling.py --full --steps 20` (16 frames at 512², dual guidance, batched vs sequential),
-     until 30 % of the budget;
-  2. autoencoder: from scratch, larger batch and crops than the CPU recipe, until 50 %;
-  3. latents: every training task per 16-frame chunk, on the GPU, until 62 %;
+     until 35 % of the budget;
+  2. autoencoder: from scratch, larger batch and crops than the CPU recipe, until 55 %;
+  3. latents: every training task per 16-frame chunk, on the GPU, until 65 %;
   4. UNet: configs/train/mini.yaml (v-prediction, same tasks, phrasings, split and seed) at a large batch,
      until the budget minus `reserve_s` (the last checkpoint and export).
 Results go to `$OUT` as they appear (at most 8 files, each under 16 MiB; `device_files`): the autoencoder, the
@@ -45,18 +45,19 @@ class DeviceRunConfig:
     work: Path = PACK_ROOT / "runs" / "device"
     out: Path = PACK_ROOT / "device_out"
     bench: str = "full"  # full | smoke (that it runs) | none
-    bench_until: float = 0.30
-    autoencoder_until: float = 0.50
-    latents_until: float = 0.62
+    bench_until: float = 0.35  # its child processes start in seconds each: about 3 min on one GPU
+    autoencoder_until: float = 0.55
+    latents_until: float = 0.65
     reserve_s: float = 20.0  # kept at the end for the UNet's last checkpoint and export
     ae_batch: int = 64  # CPU recipe: 16 crops of 32², then the decoder on 64²
     ae_crop: int = 96
     ae_lr: float = 5e-4
     ae_max_steps: int = 0  # 0: the schedule is sized to the time left by a probe
-    ae_probe_steps: int = 30
+    ae_probe_steps: int = 50  # two rows of the autoencoder's log (every 25 steps): the second times it
     chunks: int = 3  # 16-frame chunks per clip (CPU recipe: 2); most clips hold 3
     latent_workers: int = 12  # processes making the degradations (the style filters are CPU-bound)
     unet_batch: int = 64  # CPU recipe: 1
+    frames: int = 16  # mini.yaml's
     unet_lr: float = 3e-4  # mini.yaml's
     unet_steps_per_call: int = 0  # 0: until the deadline
     save_every: int = 200
@@ -78,9 +79,10 @@ class DeviceRunConfig:
 
 def micro(cfg: DeviceRunConfig) -> DeviceRunConfig:
     """The same run at test scale (tests/test_device_run.py): a few steps of everything, smoke benchmark."""
-    return replace(cfg, micro=True, bench="smoke", reserve_s=min(cfg.reserve_s, 3.0), ae_batch=4, ae_crop=32,
-                   ae_max_steps=4, chunks=2, latent_workers=0, unet_batch=2, unet_steps_per_call=2, save_every=1,
-                   log_every=1, loader_workers=0, mixed_precision="no")
+    return replace(cfg, micro=True, bench="smoke", bench_until=0.6, autoencoder_until=0.7, latents_until=0.8,
+                   reserve_s=min(cfg.reserve_s, 3.0), ae_batch=4, ae_crop=32, ae_max_steps=4, chunks=1,
+                   latent_workers=0, unet_batch=1, frames=8, unet_steps_per_call=1, save_every=1, log_every=1,
+                   loader_workers=1, mixed_precision="no")
 
 
 @dataclass

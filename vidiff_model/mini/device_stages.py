@@ -60,7 +60,8 @@ def bench_stage(mode: str, report: dict, out: Path, work: Path, deadline: float)
             os.killpg(proc.pid, signal.SIGKILL)  # its measurement children too
             proc.wait()
             rc = None
-    shutil.copy2(out / BENCH_FILE, work / BENCH_FILE)
+    if (work / BENCH_FILE).resolve() != (out / BENCH_FILE).resolve():
+        shutil.copy2(out / BENCH_FILE, work / BENCH_FILE)
     st.update(args=args[1:], returncode=rc, timed_out=rc is None, seconds=round(time.monotonic() - start, 1),
               done=rc == 0)
     print(f"bench: {'done' if rc == 0 else 'timed out' if rc is None else f'failed (exit {rc})'} "
@@ -88,8 +89,10 @@ def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, dead
         else:
             probe = cfg.ae_probe_steps
             train(data, folder, steps=PROBE_SCHEDULE, stop_at=probe, export_file=False, **kw)
-            per_step = (time.monotonic() - start) / probe  # with start-up and warm-up: errs on the short side
-            schedule = probe + max(int((deadline - export_s - time.monotonic()) / per_step), 0)
+            # the log's s/step of its last 25 steps leaves out imports, start-up and cuDNN's first-step tuning
+            rows = [line.split(",") for line in (folder / "log.csv").read_text().splitlines() if line]
+            per_step = float(rows[-1][2]) if len(rows) >= 2 else (time.monotonic() - start) / probe
+            schedule = probe + max(int((deadline - export_s - time.monotonic()) / max(per_step, 1e-4)), 0)
             st["probe_s_per_step"] = round(per_step, 4)
         st.update(schedule_steps=schedule, batch=cfg.ae_batch, crop=crop, lr=cfg.ae_lr)
     path = train(data, folder, steps=st["schedule_steps"], deadline=deadline - export_s, **kw)
@@ -133,7 +136,7 @@ def unet_config(cfg, work: Path, tokenizer: Path, size: int, cuda: bool, start_s
                mixed_precision=cfg.mixed_precision if cuda else "no",
                max_steps=start_step + per_call if per_call else UNBOUNDED_STEPS)
     raw["encoders"] = {"text_encoder": str(cfg.text_encoder), "tokenizer": str(tokenizer)}
-    raw["data"].update(height=size, width=size, num_workers=cfg.loader_workers if cuda else 0,
+    raw["data"].update(frames=cfg.frames, height=size, width=size, num_workers=cfg.loader_workers,
                        sources=[{"type": "latents", "path": str(work / "latents")}])
     config = from_dict(TrainConfig, raw, "config", MINI_YAML.parent.resolve())
     config.check()
@@ -187,7 +190,12 @@ def unet_stage(cfg, report: dict, work: Path, out: Path, deadline: float, cuda: 
     config = unet_config(cfg, work, cfg.pack / "tokenizer", int(report["pack"]["size"]), cuda, start_step)
     start = time.monotonic()
 
+    published = [-1]
+
     def publish(path: Path, step: int) -> None:
+        if step == published[0]:  # the final export repeats the last checkpoint's weights
+            return
+        published[0] = step
         split_checkpoint(path, out, tag=f"step {step}")
         if (folder / "log.csv").exists():
             shutil.copy2(folder / "log.csv", out / UNET_LOG_FILE)

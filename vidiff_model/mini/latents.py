@@ -55,21 +55,24 @@ def clip_frames(name: str, clip: np.ndarray, chunks: int, tasks: tuple[str, ...]
     return frames_of
 
 
-def _frames_job(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[str, dict[str, list[torch.Tensor]]]:
+def _frames_job(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[str, dict[str, list[np.ndarray]]]:
     name, path, chunks, tasks = job
-    return name, clip_frames(name, np.load(path, mmap_mode="r"), chunks, tasks)
+    frames_of = clip_frames(name, np.load(path, mmap_mode="r"), chunks, tasks)
+    # numpy through the pool's pipe (about 0.1 GB a clip): torch's shared-memory tensors would hold a file
+    # descriptor each while results wait in the queue
+    return name, {k: [f.numpy() for f in v] for k, v in frames_of.items()}
 
 
-def _frames_in_order(jobs: list, workers: int) -> Iterator[tuple[str, dict[str, list[torch.Tensor]]]]:
+def _frames_in_order(jobs: list, workers: int) -> Iterator[tuple[str, dict[str, list[np.ndarray]]]]:
     """(name, frames) per clip, in the order of `jobs`; the degradations (CPU-bound: the style filters take
     most of it) run in `workers` spawned processes when workers > 1."""
     if workers <= 1:
         yield from map(_frames_job, jobs)
         return
-    import torch.multiprocessing as mp  # tensors come back through shared memory
+    import multiprocessing
 
     # spawn: the parent may hold a CUDA context; one thread each: the pool supplies the parallelism
-    with mp.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         yield from pool.imap(_frames_job, jobs)
 
 
@@ -99,8 +102,8 @@ def precompute(data: Path, vae_path: Path, out: Path, chunks: int = 2, tasks: tu
         for name, frames_of in frames_in_order:
             done += 1
             if frames_of["clean"]:
-                state = {k: torch.cat([vae.encode(f) for f in v], dim=1).permute(1, 0, 2, 3).contiguous().half()
-                         for k, v in frames_of.items()}  # (F, 4, h, w)
+                state = {k: torch.cat([vae.encode(torch.from_numpy(f)) for f in v], dim=1).permute(1, 0, 2, 3)
+                         .contiguous().half() for k, v in frames_of.items()}  # (F, 4, h, w)
                 target_file = out / f"{name}.safetensors"
                 save_file(state, str(target_file.with_suffix(".tmp")), metadata={"chunk": str(CHUNK)})
                 target_file.with_suffix(".tmp").replace(target_file)
