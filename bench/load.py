@@ -3,8 +3,8 @@
     .venv/bin/python bench/load.py [--prompts 50]      # a few minutes on 2 CPU cores
 
 Starts its own ComfyUI 0.3.75 server (scripts/provision_comfyui.sh; `--cpu`) with the pack, and runs the
-scenarios of tests/load_scenarios.py on the shipped vidiff-mini model (workflows/api/recolor.json pointed at the
-mini files with --set, 1 step, 64x48 videos of 4-6 frames):
+scenarios of tests/load_scenarios.py on the shipped vidiff-mini model (tests/remote_harness.py's job workflow,
+pointed at the mini files with --set, 1 step, 64x48 videos of 4-6 frames):
   back to back   N prompts queued in one burst: successes, seconds per prompt, server RSS (VmRSS) after the
                  5th and the last, during how many prompts the model file was opened (Python audit hook);
   two clients    two client processes at once, each checked to get its own result;

@@ -26,20 +26,49 @@ from workflow_ui import to_ui  # noqa: E402
 
 
 class Graph:
-    """An API-format prompt under construction: node id -> {"class_type", "inputs", "_meta"}."""
+    """An API-format prompt under construction: node id -> {"class_type", "inputs", "_meta"}. A bypassed node (an
+    optional slot such as a LoRA loader) is in the UI form, bypassed, and left out of the API form, its consumers
+    linked to its first input instead."""
 
     def __init__(self):
         self.nodes: dict[str, dict] = {}
+        self.bypassed: set[str] = set()
 
-    def add(self, class_type: str, title: str | None = None, **inputs) -> str:
+    def add(self, class_type: str, title: str | None = None, *, bypass: str | None = None, **inputs) -> str:
+        """`bypass`: the input whose link passes through while the node is bypassed."""
         node_id = str(len(self.nodes) + 1)
         self.nodes[node_id] = {"class_type": class_type, "inputs": inputs, "_meta": {"title": title or class_type}}
+        if bypass:
+            self.bypassed.add(node_id)
+            self.nodes[node_id]["_meta"]["bypass"] = bypass
         return node_id
 
+    def api(self) -> dict:
+        """The API form: bypassed nodes removed, their consumers linked through."""
+        def through(link):
+            while isinstance(link, list) and link[0] in self.bypassed:
+                node = self.nodes[link[0]]
+                link = node["inputs"][node["_meta"]["bypass"]]
+            return link
+        return {k: {**n, "inputs": {name: through(v) for name, v in n["inputs"].items()}}
+                for k, n in self.nodes.items() if k not in self.bypassed}
 
-def video_to_video(task: str, instruction: str, *, model: str = "loader", image_instruction: bool = False,
+
+def full_size_model(g: Graph, lora_slot: bool = False) -> tuple[list, list, list]:
+    """Load Checkpoint (InstructPix2Pix) → [LoRA, bypassed] → VIDiff Apply Motion Module: (MODEL, CLIP, VAE)."""
+    checkpoint = g.add("CheckpointLoaderSimple", "InstructPix2Pix", ckpt_name=MODEL_FILES["checkpoints"])
+    model = [checkpoint, 0]
+    if lora_slot:  # shown bypassed: pick a LoRA and un-bypass it (Ctrl+B) to style the spatial layers
+        model = [g.add("LoraLoaderModelOnly", "Optional LoRA (bypassed)", bypass="model", model=model,
+                       lora_name=MODEL_FILES["loras"], strength_model=1.0), 0]
+    motion = g.add("VIDiffApplyMotionModule", model=model, motion_module=MODEL_FILES["animatediff_models"],
+                   beta_schedule="autoselect")
+    return [motion, 0], [checkpoint, 1], [checkpoint, 2]
+
+
+def video_to_video(task: str, instruction: str, *, model: str = "parts", image_instruction: bool = False,
                    holes: bool = False, segmentation_color: str | None = None, long_video: dict | None = None,
-                   save: str = "video", steps: int = 20) -> dict:
+                   save: str = "video", steps: int = 20, lora_slot: bool = False) -> Graph:
     """LoadVideo → GetVideoComponents → VAEEncode → VIDiff → VAEDecode → CreateVideo → SaveVideo."""
     g = Graph()
     video = g.add("LoadVideo", "Source video", file=INPUT_FILES["video"])
@@ -48,28 +77,28 @@ def video_to_video(task: str, instruction: str, *, model: str = "loader", image_
     if holes:
         mask = g.add("LoadImageMask", "Holes (white = missing)", image=INPUT_FILES["mask"], channel="red")
         frames = [g.add("VIDiffCutHoles", images=frames, mask=[mask, 0], fill="black"), 0]
-    vae = g.add("VAELoader", vae_name=MODEL_FILES["vae"])
-    source = g.add("VAEEncode", pixels=frames, vae=[vae, 0])
-    clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
-    if model == "loader":
-        vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto",
-                       beta_schedule="autoselect")
-    else:
-        vidiff = g.add("VIDiffModelFromParts", unet_checkpoint=MODEL_FILES["checkpoints"],
-                       motion_module=MODEL_FILES["animatediff_models"], weight_dtype="auto", beta_schedule="autoselect")
-    encode = dict(vidiff_model=[vidiff, 0], clip=[clip, 0], instruction=instruction)
+    if model == "loader":  # a VIDiff checkpoint (it has the image MLP) with the SD-1.5 VAE and CLIP-L
+        vae = [g.add("VAELoader", vae_name=MODEL_FILES["vae"]), 0]
+        clip = [g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion",
+                      device="default"), 0]
+        vidiff = [g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto",
+                        beta_schedule="autoselect"), 0]
+    else:  # InstructPix2Pix's one file gives MODEL, CLIP and VAE; the motion module adds the temporal layers
+        vidiff, clip, vae = full_size_model(g, lora_slot=lora_slot)
+    source = g.add("VAEEncode", pixels=frames, vae=vae)
+    encode = dict(model=vidiff, clip=clip, instruction=instruction)
     if image_instruction:
         style = g.add("LoadImage", "Style image", image=INPUT_FILES["style"])
         vision = g.add("CLIPVisionLoader", clip_name=MODEL_FILES["clip_vision"])
         encode["image_instruction"] = [g.add("CLIPVisionEncode", clip_vision=[vision, 0], image=[style, 0],
                                              crop="center"), 0]
     instruction_node = g.add("VIDiffInstructionEncode", **encode)
-    sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+    sampler = dict(model=vidiff, instruction=[instruction_node, 0], source=[source, 0], seed=0,
                    steps=steps, video_cfg=1.5, text_cfg=7.5, sampler_name="euler", scheduler="normal")
     if long_video:
         sampler["long_video"] = [g.add("VIDiffLongVideo", **long_video), 0]
     result = g.add("VIDiffSampler", **sampler)
-    images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+    images = g.add("VAEDecode", samples=[result, 0], vae=vae)
     prefix = f"VIDiff/{task}"
     if save == "webp":
         g.add("SaveAnimatedWEBP", images=[images, 0], filename_prefix=prefix, fps=8.0, lossless=False, quality=90,
@@ -83,33 +112,29 @@ def video_to_video(task: str, instruction: str, *, model: str = "loader", image_
         mask_video = g.add("CreateVideo", images=[g.add("MaskToImage", mask=[mask, 0]), 0], fps=[parts, 2])
         g.add("SaveVideo", "Save mask", video=[mask_video, 0], filename_prefix=prefix + "_mask", format="auto",
               codec="auto")
-    return g.nodes
+    return g
 
 
-def compare_settings(task: str, instruction: str, settings: dict[str, dict], steps: int = 20) -> dict:
+def compare_settings(task: str, instruction: str, settings: dict[str, dict], steps: int = 20) -> Graph:
     """One source translated with each of `settings` (sampler inputs), each result saved and scored by
     VIDiffVideoMetrics against the source: comparing guidance scales, samplers or seeds in one graph."""
     g = Graph()
     video = g.add("LoadVideo", "Source video", file=INPUT_FILES["video"])
     parts = g.add("GetVideoComponents", video=[video, 0])
-    vae = g.add("VAELoader", vae_name=MODEL_FILES["vae"])
-    source = g.add("VAEEncode", pixels=[parts, 0], vae=[vae, 0])
-    clip = g.add("CLIPLoader", clip_name=MODEL_FILES["text_encoders"], type="stable_diffusion", device="default")
-    vidiff = g.add("VIDiffModelLoader", model_name=MODEL_FILES["vidiff"], weight_dtype="auto",
-                   beta_schedule="autoselect")
-    instruction_node = g.add("VIDiffInstructionEncode", vidiff_model=[vidiff, 0], clip=[clip, 0],
-                             instruction=instruction)
+    vidiff, clip, vae = full_size_model(g)
+    source = g.add("VAEEncode", pixels=[parts, 0], vae=vae)
+    instruction_node = g.add("VIDiffInstructionEncode", model=vidiff, clip=clip, instruction=instruction)
     for label, changes in settings.items():
-        sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+        sampler = dict(model=vidiff, instruction=[instruction_node, 0], source=[source, 0], seed=0,
                        steps=steps, video_cfg=1.5, text_cfg=7.5, sampler_name="euler", scheduler="normal")
         result = g.add("VIDiffSampler", f"Sampler ({label})", **{**sampler, **changes})
-        images = g.add("VAEDecode", samples=[result, 0], vae=[vae, 0])
+        images = g.add("VAEDecode", samples=[result, 0], vae=vae)
         g.add("VIDiffVideoMetrics", f"Metrics ({label}) against the source", prediction=[images, 0],
               reference=[parts, 0], warping_error=True)
         out = g.add("CreateVideo", images=[images, 0], fps=[parts, 2], audio=[parts, 1])
         g.add("SaveVideo", f"Save ({label})", video=[out, 0], filename_prefix=f"VIDiff/{task}_{label.replace(' ', '_')}",
               format="auto", codec="auto")
-    return g.nodes
+    return g
 
 
 MINI = {"vae": "vidiff_mini_vae.safetensors", "clip": "vidiff_mini_clip_l.safetensors",
@@ -133,7 +158,7 @@ MINI_STYLE_GUIDANCE = {"video_cfg": 1.0, "text_cfg": 7.5}
 
 
 def mini_graph(task: str, instruction: str, *, degradation: str | None = None, frames: int = 16,
-               long_video: dict | None = None, guidance: dict = MINI_GUIDANCE) -> dict:
+               long_video: dict | None = None, guidance: dict = MINI_GUIDANCE) -> Graph:
     """vidiff-mini on the pack's sample clip, runnable on a CPU as it is: the shipped model, autoencoder and
     text encoder. With a degradation: degrade → restore → finish → score, the metrics shown on the node for the
     degraded input, the model's output alone and the saved result, all against the clean clip. Finishing gives
@@ -153,9 +178,8 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
                  device="default")
     vidiff = g.add("VIDiffModelLoader", "vidiff-mini", model_name=MINI["vidiff"], weight_dtype="auto",
                    beta_schedule="autoselect")
-    instruction_node = g.add("VIDiffInstructionEncode", vidiff_model=[vidiff, 0], clip=[text, 0],
-                             instruction=instruction)
-    sampler = dict(vidiff_model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
+    instruction_node = g.add("VIDiffInstructionEncode", model=[vidiff, 0], clip=[text, 0], instruction=instruction)
+    sampler = dict(model=[vidiff, 0], instruction=[instruction_node, 0], source=[source, 0], seed=0,
                    steps=20, **guidance, sampler_name="euler", scheduler="normal")
     if long_video:
         sampler["long_video"] = [g.add("VIDiffLongVideo", **long_video), 0]
@@ -181,10 +205,10 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
               fps=[clip, 1], lossless=False, quality=90, method="default")
     g.add("SaveAnimatedWEBP", "Save result", images=images, filename_prefix=f"VIDiff/mini_{task}", fps=[clip, 1],
           lossless=False, quality=90, method="default")
-    return g.nodes
+    return g
 
 
-def mini_workflows() -> dict[str, dict]:
+def mini_workflows() -> dict[str, Graph]:
     """vidiff_mini_<task>: every task the shipped mini model was trained on, on the shipped sample clip."""
     from vidiff_model.mini.styles import STYLES
 
@@ -197,11 +221,11 @@ def mini_workflows() -> dict[str, dict]:
     return out
 
 
-def workflows() -> dict[str, dict]:
+def workflows() -> dict[str, Graph]:
     """Every task, with instructions in the paper's phrasing (the mini ones first)."""
     return {
         **mini_workflows(),
-        "recolor": video_to_video("recolor", "Convert the grayscale clip into a colorful masterpiece"),
+        "recolor": video_to_video("recolor", "Convert the grayscale clip into a colorful masterpiece", lora_slot=True),
         "dehaze": video_to_video("dehaze", "Remove the applied haze from this video"),
         "deblur": video_to_video("deblur", "Enhance the clarity of this blurry video"),
         "inpaint": video_to_video("inpaint", "Repair the video with missing parts", holes=True),
@@ -210,8 +234,8 @@ def workflows() -> dict[str, dict]:
             segmentation_color="red"),
         "style_text": video_to_video("style_text", "Turn the video to Sketch Style."),
         "style_image": video_to_video("style_image", "Apply the style from this image to the video.",
-                                      image_instruction=True),
-        "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.", model="parts",
+                                      model="loader", image_instruction=True),
+        "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.",
                                      long_video=dict(clip_length=16, overlap=4, mode="overlap_guided",
                                                      weighting="pyramid"), save="webp"),
         "compare_guidance": compare_settings(
@@ -240,9 +264,10 @@ def main() -> None:
             server.stop()
             shutil.rmtree(server.workdir, ignore_errors=True)
     (ROOT / "workflows" / "api").mkdir(parents=True, exist_ok=True)
-    for task, prompt in workflows().items():
-        (ROOT / "workflows" / "api" / f"{task}.json").write_text(json.dumps(prompt, indent=2) + "\n")
-        (ROOT / "workflows" / f"vidiff_{task}.json").write_text(json.dumps(to_ui(prompt, object_info), indent=2) + "\n")
+    for task, graph in workflows().items():
+        (ROOT / "workflows" / "api" / f"{task}.json").write_text(json.dumps(graph.api(), indent=2) + "\n")
+        ui = to_ui(graph.nodes, object_info, bypassed=graph.bypassed)
+        (ROOT / "workflows" / f"vidiff_{task}.json").write_text(json.dumps(ui, indent=2) + "\n")
         print(f"workflows/vidiff_{task}.json, workflows/api/{task}.json")
 
 

@@ -18,13 +18,14 @@ import re
 from dataclasses import dataclass
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+BYPASS = 4  # litegraph node mode: bypassed (inputs pass through to outputs of the same type)
 
 # -- stages ---------------------------------------------------------------------------------------------------
 STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (  # title, group colour (litegraph's palette), node types
     ("Load", "#3f789e", frozenset({
         "LoadVideo", "GetVideoComponents", "LoadImageMask", "VIDiffCutHoles", "VIDiffLoadSampleClip",
         "VIDiffDegradeVideo", "LoadImage", "VAELoader", "CLIPLoader", "VIDiffModelLoader", "VIDiffModelFromParts",
-        "CLIPVisionLoader"})),
+        "CLIPVisionLoader", "CheckpointLoaderSimple", "LoraLoaderModelOnly", "VIDiffApplyMotionModule"})),
     ("Encode", "#8A8", frozenset({"VAEEncode", "CLIPVisionEncode", "VIDiffInstructionEncode"})),
     ("Translate", "#b58b2a", frozenset({"VIDiffLongVideo", "VIDiffSampler"})),
     ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage", "VIDiffDetailTransfer",
@@ -230,9 +231,9 @@ def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
     return out
 
 
-def to_ui(prompt: dict, object_info: dict) -> dict:
+def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset()) -> dict:
     """The UI (litegraph) form of an API prompt: nodes with widget values, typed links, titled groups, presets
-    and a saved view (see the module docstring)."""
+    and a saved view (see the module docstring). Nodes in `bypassed` are shown bypassed (an optional slot)."""
     nodes, links, heights, slots = {}, [], {}, {}
     outputs: dict[str, list[dict]] = {}
     for node_id, node in prompt.items():
@@ -280,7 +281,7 @@ def to_ui(prompt: dict, object_info: dict) -> dict:
         if title == class_type:
             title = object_info[class_type].get("display_name") or class_type
         nodes[node_id] = {"id": int(node_id), "type": class_type, "pos": None, "size": None, "flags": {},
-                          "order": 0, "mode": 0, "inputs": inputs, "outputs": outputs[node_id],
+                          "order": 0, "mode": BYPASS if node_id in bypassed else 0, "inputs": inputs, "outputs": outputs[node_id],
                           "properties": properties, "widgets_values": widgets, "title": title}
     placed = layout(prompt, heights, slots)
     for order, node_id in enumerate(sorted(nodes, key=lambda k: (placed.pos[k][0], placed.pos[k][1]))):

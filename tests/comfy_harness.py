@@ -29,6 +29,7 @@ MODEL_FILES = {
     "text_encoders": "clip_l.safetensors",
     "vae": "vae-ft-mse-840000-ema-pruned.safetensors",
     "clip_vision": "clip-vit-large-patch14.safetensors",
+    "loras": "sd15_style_lora.safetensors",  # the optional (bypassed) LoRA slot of the recolor template
 }
 INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
 FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8  # the example video the tests put in ComfyUI's input folder
@@ -66,8 +67,11 @@ def write_model_files(models: Path, full_size_parts: bool = True) -> None:
     ff.save_tensors(models / "clip_vision" / MODEL_FILES["clip_vision"],
                     ff.random_tensors(ff.clip_vision_vit_l_shapes(), seed=3))
     if full_size_parts:
+        # InstructPix2Pix's single file holds its VAE and CLIP-L too: Load Checkpoint gives all three
         ff.save_tensors(models / "checkpoints" / MODEL_FILES["checkpoints"],
-                        ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(in_channels=8), seed=4))
+                        ff.ldm_checkpoint_tensors(ff.ldm_unet_shapes(in_channels=8), with_vae=True,
+                                                  with_text_encoder=True, seed=4))
+        ff.save_tensors(models / "loras" / MODEL_FILES["loras"], ff.kohya_lora_tensors(seed=6))
         ff.save_tensors(models / "animatediff_models" / MODEL_FILES["animatediff_models"],
                         ff.motion_module_tensors("v2", seed=5))
 

@@ -799,3 +799,29 @@ def _iter_counts() -> Iterable[tuple[str, int, int]]:
 if __name__ == "__main__":
     for name, nkeys, nparams in _iter_counts():
         print(f"{name:20s} keys={nkeys:5d} params={nparams:,}")
+
+
+# --------------------------------------------------------------------------------------------------
+# LoRA (kohya layout: diffusers UNet names, `lora_unet_<name with _>.lora_down/.lora_up/.alpha`)
+# --------------------------------------------------------------------------------------------------
+KOHYA_SD15_TARGETS = {  # diffusers name -> (out, in, 1x1 conv)
+    "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q": (320, 320, False),
+    "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k": (320, 768, False),
+    "up_blocks.3.attentions.2.transformer_blocks.0.attn2.to_v": (320, 768, False),
+    "mid_block.attentions.0.proj_in": (1280, 1280, True),
+}
+
+
+def kohya_lora_tensors(targets: Mapping[str, tuple[int, int, bool]] | None = None, rank: int = 4,
+                       alpha: float = 2.0, *, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A kohya-layout SD-1.5 UNet LoRA (fp16) on `targets` (default a few SD-1.5 attention layers)."""
+    g = _generator(seed, "kohya_lora")
+    out: dict[str, torch.Tensor] = {}
+    for name, (out_f, in_f, conv) in (targets or KOHYA_SD15_TARGETS).items():
+        key = "lora_unet_" + name.replace(".", "_")
+        down = torch.randn(rank, in_f, generator=g) * 0.3
+        up = torch.randn(out_f, rank, generator=g) * 0.3
+        out[f"{key}.lora_down.weight"] = (down[:, :, None, None] if conv else down).half()
+        out[f"{key}.lora_up.weight"] = (up[:, :, None, None] if conv else up).half()
+        out[f"{key}.alpha"] = torch.tensor(alpha, dtype=torch.float16)
+    return out

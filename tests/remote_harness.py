@@ -1,8 +1,9 @@
 """The API client (`python -m vidiff_model.remote`) against a real ComfyUI: running the CLI as a user does, and the
 load and fault scenarios of issue 14, shared by tests/test_remote.py, tests/test_load.py and bench/load.py.
 
-The cheap job all scenarios run: workflows/api/recolor.json pointed at the vidiff-mini files with --set (a user's
-own video through the shipped mini model), one step, on small generated videos."""
+The cheap job all scenarios run: a workflow that loads a VIDiff file with the host's VAE and CLIP loaders (the
+style-image template, text instruction only) pointed at the vidiff-mini files with --set (a user's own video
+through the shipped mini model), one step, on small generated videos."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +21,24 @@ from comfy_harness import ROOT, ComfyServer, write_video
 from vidiff_model.remote import ComfyClient
 from vidiff_model.remote.workflow import Prompt, apply_assignments, load_workflow, parse_assignment
 
-JOB_WORKFLOW = ROOT / "workflows" / "api" / "recolor.json"
-JOB_SETS = ["3.vae_name=vidiff_mini_vae.safetensors", "5.clip_name=vidiff_mini_clip_l.safetensors",
-            "6.model_name=vidiff_mini.safetensors", "VIDiffSampler.steps=1"]
+JOB_SETS = ["VAELoader.vae_name=vidiff_mini_vae.safetensors", "CLIPLoader.clip_name=vidiff_mini_clip_l.safetensors",
+            "VIDiffModelLoader.model_name=vidiff_mini.safetensors", "VIDiffSampler.steps=1"]
+
+
+def _job_workflow() -> Path:
+    """workflows/api/style_image.json (Load VIDiff Model, the host's VAE and CLIP loaders, the user's video) with a
+    text instruction only: its style-image nodes dropped. Written once per test process to a temporary file."""
+    prompt = json.loads((ROOT / "workflows" / "api" / "style_image.json").read_text())
+    encode = next(n for n in prompt.values() if n["class_type"] == "VIDiffInstructionEncode")
+    encode["inputs"].pop("image_instruction")
+    prompt = {k: n for k, n in prompt.items() if n["class_type"] not in ("LoadImage", "CLIPVisionLoader",
+                                                                          "CLIPVisionEncode")}
+    path = Path(tempfile.mkdtemp(prefix="vidiff_job_")) / "recolor_job.json"
+    path.write_text(json.dumps(prompt, indent=2))
+    return path
+
+
+JOB_WORKFLOW = _job_workflow()
 MODEL_FILE = "vidiff_mini.safetensors"  # the file whose opens the load test counts
 OPEN_LOG = "safetensors_opens.log"
 

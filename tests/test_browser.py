@@ -108,7 +108,7 @@ def test_presets_fill_the_instruction_and_are_saved(page):
     assert task == "style_text"
     prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
     encode = next(v for v in prompt.values() if v["class_type"] == "VIDiffInstructionEncode")
-    assert set(encode["inputs"]) == {"vidiff_model", "clip", "instruction"}  # nothing extra sent to the server
+    assert set(encode["inputs"]) == {"model", "clip", "instruction"}  # nothing extra sent to the server
 
 
 @pytest.mark.parametrize("frames, clip_length, overlap", [(17, 16, 4), (40, 16, 4), (100, 12, 3), (8, 16, 4)])

@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from comfy_harness import API, FPS, FRAMES, HEIGHT, MODEL_FILES, UI, WIDTH, ComfyServer, video_info, webp_info, write_video
 
@@ -29,6 +30,14 @@ def _node(prompt: dict, class_type: str) -> dict:
     return next(n for n in prompt.values() if n["class_type"] == class_type)
 
 
+def _loader_prompt(model_name: str) -> dict:
+    """The style-image template (Load VIDiff Model) with a text instruction only."""
+    prompt = _fast(API["style_image"])
+    _node(prompt, "VIDiffInstructionEncode")["inputs"].pop("image_instruction")
+    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = model_name
+    return prompt
+
+
 def _outputs(server: ComfyServer, history: dict) -> list[Path]:
     files = []
     for out in history["outputs"].values():
@@ -41,7 +50,8 @@ def test_nodes_are_listed_with_tooltips_and_categories(server):
     info = server.get("/object_info")
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
            "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics", "VIDiffLoadSampleClip",
-           "VIDiffDegradeVideo", "VIDiffDetailTransfer", "VIDiffKeepLuminance"]
+           "VIDiffDegradeVideo", "VIDiffDetailTransfer", "VIDiffKeepLuminance", "VIDiffApplyMotionModule",
+           "VIDiffGuider", "VIDiffNoise"]
     for node_id in ids:
         node = info[node_id]
         assert node["category"].startswith("VIDiff/"), node_id
@@ -50,10 +60,18 @@ def test_nodes_are_listed_with_tooltips_and_categories(server):
                 assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
         assert all(node["output_tooltips"]), node_id
     assert MODEL_FILES["vidiff"] in info["VIDiffModelLoader"]["input"]["required"]["model_name"][1]["options"]
-    assert MODEL_FILES["animatediff_models"] in info["VIDiffModelFromParts"]["input"]["required"]["motion_module"][1]["options"]
+    motion = info["VIDiffApplyMotionModule"]["input"]["required"]["motion_module"][1]["options"]
+    assert MODEL_FILES["animatediff_models"] in motion
+    # every node that takes a VIDiff model takes the host's MODEL; the retired FromParts is hidden, still runs
+    for node_id in ("VIDiffSampler", "VIDiffInstructionEncode", "VIDiffGuider", "VIDiffApplyMotionModule"):
+        assert info[node_id]["input"]["required"]["model"][0] == "MODEL", node_id
+    for node_id in ("VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffApplyMotionModule"):
+        assert info[node_id]["output"] == ["MODEL"], node_id
+    assert not any("VIDIFF_MODEL" in json.dumps(node) for node in info.values())
+    assert info["VIDiffModelFromParts"]["deprecated"] and not info["VIDiffApplyMotionModule"]["deprecated"]
     samplers = info["VIDiffSampler"]["input"]["required"]["sampler_name"][1]["options"]
     assert {"euler", "euler_ancestral", "ddim", "dpmpp_2m", "uni_pc"} <= set(samplers)
-    for node_id in ("VIDiffModelLoader", "VIDiffModelFromParts"):  # optional: older workflows still load
+    for node_id in ("VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffApplyMotionModule"):  # optional inputs
         schedule = info[node_id]["input"]["optional"]["beta_schedule"]
         assert schedule[1]["options"] == ["autoselect", "sd15", "animatediff"] and schedule[1]["default"] == "autoselect"
         assert all(w in schedule[1]["tooltip"] for w in ("scaled_linear", "sqrt_linear", "AnimateDiff")), node_id
@@ -181,11 +199,36 @@ def test_bad_input_16_channel_latent(server):
 
 
 def test_bad_input_missing_and_corrupt_model_files(server):
-    prompt = _fast(API["recolor"])
-    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = "not_there.safetensors"
-    _expect_error(server, prompt, "model_name: not_there.safetensors is not in models/vidiff")
-    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = "broken.safetensors"
-    _expect_error(server, prompt, "broken.safetensors", "truncated or corrupt")
+    _expect_error(server, _loader_prompt("not_there.safetensors"),
+                  "model_name: not_there.safetensors is not in models/vidiff")
+    _expect_error(server, _loader_prompt("broken.safetensors"), "broken.safetensors", "truncated or corrupt")
+
+
+def test_lora_in_the_templates_slot_changes_the_video(server):
+    """The recolor template's bypassed LoRA slot, switched on: the host's LoRA loader before VIDiff Apply Motion
+    Module changes the result; at strength 0 it is the template's own result."""
+    def with_lora(strength: float) -> dict:
+        prompt = _fast(API["recolor"], steps=1)
+        motion = _node(prompt, "VIDiffApplyMotionModule")
+        prompt["99"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+            "model": motion["inputs"]["model"], "lora_name": MODEL_FILES["loras"], "strength_model": strength}}
+        motion["inputs"]["model"] = ["99", 0]
+        _node(prompt, "SaveVideo")["inputs"]["filename_prefix"] = f"VIDiff/lora_{strength}"
+        result = server.run(prompt)
+        assert result["status"] == "success", result.get("error")
+        return result
+
+    import av
+
+    def frames(result) -> np.ndarray:
+        with av.open(str(_outputs(server, result["history"])[0])) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float32)
+
+    plain = _fast(API["recolor"], steps=1)
+    _node(plain, "SaveVideo")["inputs"]["filename_prefix"] = "VIDiff/lora_none"
+    base = frames(server.run(plain))
+    assert np.abs(frames(with_lora(0.0)) - base).mean() < 0.5  # same video (up to the codec)
+    assert np.abs(frames(with_lora(1.0)) - base).mean() > 2.0  # the LoRA reached the spatial layers
 
 
 def test_bad_input_overlap_not_less_than_clip_length(server):
@@ -296,8 +339,8 @@ def test_metrics_node_computes_lpips_and_fid_from_models_folder(server):
 
 
 def test_a_trained_checkpoint_runs_in_the_loader_node(server, tmp_path):
-    """Train the tiny model for a few steps (CLIP-L-wide text, like the host's CLIP) and run the recolor
-    workflow on the result through VIDiffModelLoader."""
+    """Train the tiny model for a few steps (CLIP-L-wide text, like the host's CLIP) and run a workflow on the
+    result through VIDiffModelLoader."""
     import yaml
 
     from vidiff_model.training.config import load_config
@@ -316,9 +359,7 @@ def test_a_trained_checkpoint_runs_in_the_loader_node(server, tmp_path):
     trained = train(load_config(tmp_path / "train.yaml"))
     target = server.workdir / "models" / "vidiff" / "trained_tiny.safetensors"
     target.write_bytes(trained.read_bytes())
-    prompt = _fast(API["recolor"])
-    _node(prompt, "VIDiffModelLoader")["inputs"]["model_name"] = target.name
-    result = server.run(prompt, timeout=600)
+    result = server.run(_loader_prompt(target.name), timeout=600)
     assert result["status"] == "success", result.get("error") or server.log_text()[-3000:]
     (video,) = _outputs(server, result["history"])
     assert video_info(video) == (FRAMES, WIDTH, HEIGHT, FPS)

@@ -334,7 +334,7 @@ class _LinearScheduleDenoiser(IdealDenoiser):
         super().__init__(**kwargs)
         self.config = replace(self.config, beta_schedule="animatediff")
 
-    def forward(self, x, source, t, instruction):
+    def forward(self, x, source, t, instruction, sigma=None):
         abar = 1.0 / (1.0 + sigma_at(t, "animatediff") ** 2)
         return (x - abar**0.5 * self.target(source, instruction)) / (1.0 - abar) ** 0.5
 

@@ -251,7 +251,7 @@ def test_mini_vidiff_in_the_hosts_loader(server):
         "1": {"class_type": "VIDiffModelLoader", "inputs": {"model_name": MINI_VIDIFF.name, "weight_dtype": "auto"}},
         "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": MINI_TEXT_ENCODER.name, "type": "stable_diffusion"}},
         "3": {"class_type": "VIDiffInstructionEncode",
-              "inputs": {"vidiff_model": ["1", 0], "clip": ["2", 0], "instruction": "Remove the applied haze from this video"}},
+              "inputs": {"model": ["1", 0], "clip": ["2", 0], "instruction": "Remove the applied haze from this video"}},
         "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}},
     }
     _run(server, prompt)
