@@ -2,7 +2,7 @@
 pack imported as a package, as ComfyUI imports it; never with the pack's root on sys.path, whose `nodes/`
 would shadow ComfyUI's). Prints one JSON line of measured figures; the test asserts on them.
 
-    python tests/host_checks.py PACK_ROOT WORK_DIR     (cwd: the ComfyUI tree)
+    python tests/host_checks.py WORK_DIR     (cwd: the ComfyUI tree; bench/host_model.py imports it there too)
 
 Paths compared, fp32, 3 Euler steps, tiny real-layout fixture files (IP2P single file + AnimateDiff modules):
 - library: the diffusers VIDiffModel built from the parts, sampled by the host's Euler over the library's
@@ -23,7 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-PACK, WORK = Path(sys.argv[1]), Path(sys.argv[2])
+PACK = Path(__file__).resolve().parents[1]  # the pack's root (this repository)
+WORK = Path(sys.argv[1]) if __name__ == "__main__" else None  # fixture files; an importer sets its own
 sys.argv = sys.argv[:1] + ["--cpu"]
 sys.path[:1] = [os.getcwd(), str(PACK / "tests")]  # the ComfyUI tree first; tests/ for the fixture generators
 

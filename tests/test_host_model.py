@@ -23,9 +23,8 @@ def checks(tmp_path_factory):
     from comfy_harness import comfyui_path
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "host_checks.py"), str(ROOT),
-                          str(tmp_path_factory.mktemp("host"))], cwd=comfyui_path(), env=env, capture_output=True,
-                         text=True, timeout=900)
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "host_checks.py"), str(tmp_path_factory.mktemp("host"))],
+                         cwd=comfyui_path(), env=env, capture_output=True, text=True, timeout=1800)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
     for name, result in results.items():
@@ -116,3 +115,47 @@ def test_vidiff_checkpoints_load_as_a_host_model(checks, name, tokens, v_predict
     assert got["rel_l2"] < PARITY, got
     assert got["tokens"] == [1, tokens, 768] and got["token_rel"] < PARITY, got
     assert got["v_prediction"] is v_prediction
+
+
+def test_guider_with_samplercustomadvanced_equals_vidiff_sampler_through_the_server(server):
+    """In a real ComfyUI, through its HTTP API, with its own loaders and nodes: Load Checkpoint (InstructPix2Pix)
+    → VIDiff Apply Motion Module, then VIDiff Sampler, and VIDiff Guider + VIDiff Noise + KSamplerSelect +
+    BasicScheduler + SamplerCustomAdvanced, from the same seed: the same latent video (saved by SaveLatent)."""
+    from comfy_harness import FRAMES, INPUT_FILES, MODEL_FILES
+    from safetensors.torch import load_file
+
+    prompt = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": INPUT_FILES["video"]}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": MODEL_FILES["checkpoints"]}},
+        "4": {"class_type": "VIDiffApplyMotionModule", "inputs": {"model": ["3", 0],
+                                                                  "motion_module": MODEL_FILES["animatediff_models"]}},
+        "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["3", 2]}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": "Transform the gray video into color"}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": ""}},
+        "8": {"class_type": "VIDiffSampler", "inputs": {
+            "model": ["4", 0], "instruction": ["6", 0], "source": ["5", 0], "seed": 3, "steps": 2, "video_cfg": 1.5,
+            "text_cfg": 7.5, "sampler_name": "euler", "scheduler": "normal", "negative": ["7", 0]}},
+        "9": {"class_type": "VIDiffGuider", "inputs": {"model": ["4", 0], "instruction": ["6", 0], "source": ["5", 0],
+                                                       "video_cfg": 1.5, "text_cfg": 7.5, "negative": ["7", 0]}},
+        "10": {"class_type": "VIDiffNoise", "inputs": {"noise_seed": 3}},
+        "11": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "12": {"class_type": "BasicScheduler", "inputs": {"model": ["4", 0], "scheduler": "normal", "steps": 2,
+                                                          "denoise": 1.0}},
+        "13": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 48, "batch_size": FRAMES}},
+        "14": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["10", 0], "guider": ["9", 0],
+                                                                 "sampler": ["11", 0], "sigmas": ["12", 0],
+                                                                 "latent_image": ["13", 0]}},
+        "15": {"class_type": "SaveLatent", "inputs": {"samples": ["8", 0], "filename_prefix": "host/sampler"}},
+        "16": {"class_type": "SaveLatent", "inputs": {"samples": ["14", 0], "filename_prefix": "host/guider"}},
+    }
+    result = server.run(prompt, timeout=900)
+    assert result["status"] == "success", result.get("error") or server.log_text()[-3000:]
+    outputs = result["history"]["outputs"]
+    latents = {}
+    for node in ("15", "16"):
+        (item,) = outputs[node]["latents"]
+        latents[node] = load_file(server.workdir / "output" / item["subfolder"] / item["filename"])["latent_tensor"]
+    assert latents["15"].shape == (FRAMES, 4, 6, 8)
+    rel = float((latents["15"] - latents["16"]).norm() / latents["15"].norm())
+    assert rel < PARITY, rel
