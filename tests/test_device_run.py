@@ -69,10 +69,10 @@ def root(tmp_path_factory) -> Path:
     return root
 
 
-def _run(root: Path, out: str) -> tuple[subprocess.CompletedProcess, float]:
+def _run(root: Path, out: str, budget: float, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
-    r = subprocess.run(["bash", "scripts/device_run.sh", str(BUDGET), "--micro"], cwd=PACK_ROOT, capture_output=True,
-                       text=True, timeout=BUDGET + 120,
+    r = subprocess.run(["bash", "scripts/device_run.sh", str(budget), "--micro", *args], cwd=PACK_ROOT,
+                       capture_output=True, text=True, timeout=BUDGET + 120,
                        env=_env(OUT=str(root / out), DEVICE_PACK=str(root / "pack"), DEVICE_WORK=str(root / "work"),
                                 DEVICE_WHEELS_FORCE="diffusers"))
     return r, time.monotonic() - start
@@ -80,9 +80,11 @@ def _run(root: Path, out: str) -> tuple[subprocess.CompletedProcess, float]:
 
 @pytest.fixture(scope="module")
 def runs(root) -> Path:
-    """Two calls on the same work folder, returning into out1 and out2."""
-    for out in ("out1", "out2"):
-        r, took = _run(root, out)
+    """Two calls on the same work folder, returning into out1 and out2. The second has no UNet step cap and a
+    5 s budget, so the clock ends its training: its UNet deadline (budget − 3 s reserve) has passed before the
+    first step, which is therefore the last."""
+    for out, budget, args in (("out1", BUDGET, ()), ("out2", 5, ("--unet-steps-per-call", "0"))):
+        r, took = _run(root, out, budget, *args)
         (root / f"{out}.txt").write_text(f"{took:.1f} s\n{r.stdout}\n{r.stderr}")
         assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     return root
@@ -178,6 +180,7 @@ def test_second_call_resumes(runs, tmp_path):
     first = json.loads((runs / "out1" / REPORT_FILE).read_text())
     report = json.loads((runs / "out2" / REPORT_FILE).read_text())
     assert len(report["calls"]) == 2 and set(report["calls"][1]["outputs"]) == EXPECTED
+    assert report["calls"][1]["config"]["unet_steps_per_call"] == "0"  # ended by the clock, not a step cap
     assert [c["resumed_from"] for c in report["unet"]["calls"]] == [0, 1] and report["unet"]["steps"] == 2
     assert [row[0] for row in report["unet"]["losses"]] == [1, 2]
     assert report["unet"]["losses"][:1] == first["unet"]["losses"]  # the first call's log, kept
