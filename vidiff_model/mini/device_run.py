@@ -163,8 +163,7 @@ def run(cfg: DeviceRunConfig, t0: float | None = None) -> dict:
     report = Report(cfg.work, cfg.out)
     r = report.data
     call = {"call": len(r.get("calls", [])) + 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "budget_s": cfg.budget_s, **environment(), "config": {k: str(v) for k, v in asdict(cfg).items()},
-            "stages": {}}
+            "budget_s": cfg.budget_s, "config": {k: str(v) for k, v in asdict(cfg).items()}, "stages": {}}
     r.setdefault("calls", []).append(call)
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
@@ -173,13 +172,14 @@ def run(cfg: DeviceRunConfig, t0: float | None = None) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     data = cfg.work / "data"
     try:
+        call.update(environment())  # imports diffusers: the carried wheel, on the device
         pack = unpack_clips(cfg.pack, data)
         r["pack"] = {"clips": len(pack["clips"]), "frames": sum(pack["clips"].values()), "size": pack["size"],
                      "quality": pack["quality"], "validation_left_out": len(pack["validation_left_out"])}
         restore_outputs(cfg.work, cfg.out)
         plan = [("bench", lambda: stages.bench_stage(cfg.bench, r, cfg.out, cfg.work, clock.at(cfg.bench_until))),
                 ("autoencoder", lambda: stages.autoencoder_stage(cfg, r, data, cfg.work, cfg.out,
-                                                                 clock.at(cfg.autoencoder_until), device)),
+                                                                 clock.at(cfg.autoencoder_until), device, report.save)),
                 ("latents", lambda: stages.latents_stage(cfg, r, data, cfg.work, clock.at(cfg.latents_until), device)),
                 ("text_encoder", lambda: stages.text_encoder_stage(cfg, r)),
                 ("unet", lambda: stages.unet_stage(cfg, r, cfg.work, cfg.out, clock.at(1.0) - cfg.reserve_s, cuda,
@@ -190,12 +190,16 @@ def run(cfg: DeviceRunConfig, t0: float | None = None) -> dict:
             try:
                 stage()
             except Exception:
-                call["stages"][name] = {"error": traceback.format_exc(limit=4)[-3000:]}
+                call["stages"][name] = {"error": traceback.format_exc(limit=-6)[-3000:]}
+                traceback.print_exc()  # into the log too
                 if name != "bench":  # the benchmark is independent of training: go on without it
                     raise
             else:
                 call["stages"][name] = round(time.monotonic() - began, 1)
             report.save()
+    except Exception:
+        call["error"] = traceback.format_exc(limit=-6)[-3000:]
+        raise
     finally:
         call["seconds"] = round(clock.elapsed(), 1)
         report.save()

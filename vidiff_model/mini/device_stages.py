@@ -69,10 +69,12 @@ def bench_stage(mode: str, report: dict, out: Path, work: Path, deadline: float)
 
 
 # -- autoencoder -----------------------------------------------------------------------------------------
-def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, deadline: float, device: str) -> None:
+def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, deadline: float, device: str,
+                      save_report: Callable[[], None] = lambda: None) -> None:
     """Train the autoencoder (encoder and decoder) from scratch at `cfg.ae_crop` crops, its cosine schedule
     sized by a timing probe to end at the deadline, then export the host TAESD file (vae_scale/vae_shift from
-    the training frames, as `mini.autoencoder.export` sets them) into `out`."""
+    the training frames, as `mini.autoencoder.export` sets them) into `out`. The schedule is saved at once, so
+    a call cut during the training resumes on the same one."""
     from .autoencoder import train
 
     st = report.setdefault("autoencoder", {})
@@ -95,6 +97,7 @@ def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, dead
             schedule = probe + max(int((deadline - export_s - time.monotonic()) / max(per_step, 1e-4)), 0)
             st["probe_s_per_step"] = round(per_step, 4)
         st.update(schedule_steps=schedule, batch=cfg.ae_batch, crop=crop, lr=cfg.ae_lr)
+        save_report()
     path = train(data, folder, steps=st["schedule_steps"], deadline=deadline - export_s, **kw)
     steps = int(torch.load(folder / "state.pt", weights_only=True, map_location="cpu")["step"])
     rows = [line.split(",") for line in (folder / "log.csv").read_text().splitlines() if line]
