@@ -1,8 +1,8 @@
 """The prepared GPU run (issue 25) end to end at micro scale on the CPU: `scripts/device_pack.sh` packs a small
 generated data set (training clips only), `scripts/device_run.sh --micro` runs every stage for a few steps with
 the carried diffusers wheel unpacked and used, a second call resumes, and what comes back is checked: at most
-8 files under 16 MiB, the report's fields, weights the project's loaders read. About a minute and a half on 2
-cores (marked slow; CI runs it). The pack's wheels come from PyPI once (cached in .cache/device_wheels)."""
+8 files under 16 MiB, the report's fields, weights the project's loaders read. 2.5–4 min on the shared 2-core
+machine (marked slow; CI runs it). The pack's wheels come from PyPI once (cached in .cache/device_wheels)."""
 
 from __future__ import annotations
 
