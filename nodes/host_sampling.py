@@ -25,16 +25,20 @@ from .model_injection import vidiff_attachment
 class ClipGuider(comfy.samplers.CFGGuider):
     """A host guider whose prediction is a library ε function (x_in, t, σ) -> ε over (1, 4, F, h, w)."""
 
-    def __init__(self, model, eps_fn: EpsFn):
+    def __init__(self, model, eps_fn: EpsFn, video_model: "HostVideoModel"):
         super().__init__(model)
-        self.eps_fn = eps_fn
+        self.eps_fn, self.video_model = eps_fn, video_model
         self.model_options_now: dict = {}
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         sigma = float(timestep.flatten()[0])
         t = self.inner_model.model_sampling.timestep(timestep.flatten()[:1])[0]
         self.model_options_now = model_options  # what the branches run with (patches, wrappers, hooks)
-        eps = self.eps_fn(x / (1.0 + sigma**2) ** 0.5, t, sigma)  # the variance-preserving input
+        # the variance-preserving input, in float64 so that the branches get x back exactly (x_in · c)
+        eps = self.eps_fn(x.double() / (1.0 + sigma**2) ** 0.5, t, sigma)
+        exact = self.video_model.clean_estimate_of(eps)
+        if exact is not None:  # ε is the branches' own, untouched: their clean estimate, without a float round trip
+            return exact.to(x.dtype)
         return x - sigma * eps.to(x.dtype)  # the clean estimate the host's samplers expect
 
 
@@ -46,12 +50,21 @@ class HostVideoModel:
         self.patcher = model
         self.attachment = vidiff_attachment(model)
         self.config = self.attachment.config
-        self.device, self.dtype = torch.device("cpu"), torch.float32  # where translate_video keeps its tensors
+        # Where translate_video keeps its tensors. float64: the ε ↔ x conversions between the library's modes and
+        # the host's clean estimates stay exact (the host casts what it is given to its own dtype).
+        self.device, self.dtype = torch.device("cpu"), torch.float64
         self.guider: ClipGuider | None = None  # set by HostClipSampler for each sampling run
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # (ε handed out, the clean estimate it came from)
+
+    def clean_estimate_of(self, eps: torch.Tensor) -> torch.Tensor | None:
+        """The guided clean estimate (1, 4, f, h, w) behind `eps` when `eps` is the tensor the last branch evaluation
+        returned (a mode that changed it, e.g. holding frames, gets None)."""
+        last, self._last = self._last, None
+        return last[1] if last is not None and last[0] is eps else None
 
     def encode_instruction(self, text_hidden: torch.Tensor, image_embeds: torch.Tensor | None = None) -> torch.Tensor:
         return encode_instruction(self.config, self.attachment.image_proj, text_hidden, image_embeds,
-                                  device=self.device, dtype=self.dtype)
+                                  device=self.device, dtype=torch.float32)
 
     def null_instruction(self, null_text_hidden: torch.Tensor) -> torch.Tensor:
         return self.encode_instruction(null_text_hidden, None)
@@ -72,7 +85,8 @@ class HostVideoModel:
             guider = self.guider
             assert guider is not None, "guided_eps runs inside a HostClipSampler run"
             inner = guider.inner_model
-            x = (x_in * (1.0 + sigma**2) ** 0.5)[0].transpose(0, 1).to(guider.model_patcher.load_device)  # (f, 4, h, w)
+            x = (x_in.double() * (1.0 + sigma**2) ** 0.5).float()  # the sampler's x (float32), exactly
+            x = x[0].transpose(0, 1).to(guider.model_patcher.load_device)  # (f, 4, h, w)
             if not conds:  # the host's own processing of the conds (concat latent, areas), once per clip
                 raw = {n: comfy.sampler_helpers.convert_cond(branches[n]) for n in names}
                 conds.update(comfy.samplers.process_conds(inner, x, raw, x.device))
@@ -80,7 +94,9 @@ class HostVideoModel:
             out = comfy.samplers.calc_cond_batch(inner, [conds[n] for n in names], x, sigmas,
                                                  guider.model_options_now)
             x0 = combine_branches(dict(zip(names, out)), weights)
-            return ((x - x0) / sigma).transpose(0, 1).unsqueeze(0).to(x_in.device, x_in.dtype)  # (1, 4, f, h, w)
+            eps_out = ((x.double() - x0) / sigma).float().transpose(0, 1).unsqueeze(0)  # (1, 4, f, h, w)
+            self._last = (eps_out, x0.transpose(0, 1).unsqueeze(0))
+            return eps_out
 
         return eps
 
@@ -96,7 +112,7 @@ class HostClipSampler:
         patcher = self.video_model.patcher
         sigmas = comfy.samplers.calculate_sigmas(patcher.get_model_object("model_sampling"), self.scheduler,
                                                  self.steps)
-        guider = ClipGuider(patcher, eps_fn)
+        guider = ClipGuider(patcher, eps_fn, self.video_model)
         self.video_model.guider = guider
 
         def callback(step, x0, x, total_steps):
