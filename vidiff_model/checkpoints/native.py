@@ -58,6 +58,20 @@ def read_config(tf: TensorFile) -> VIDiffConfig:
         raise CheckpointError(tf.path, f"VIDiff checkpoint has an unreadable config in its metadata ({e})") from None
 
 
+def _open_checked(path: str | os.PathLike, beta_schedule: str) -> tuple[TensorFile, VIDiffModel]:
+    """The open file and an empty (meta) model of its config with `beta_schedule` applied; the file's tensor
+    names and shapes checked against that model."""
+    tf = TensorFile(path)
+    config = read_config(tf)
+    try:
+        config = config.with_beta_schedule(beta_schedule)
+    except ValueError as e:
+        raise VIDiffError(str(e)) from None
+    model = empty_model(config)
+    check_keys(tf.path, expected_shapes(model), tf.shapes, "VIDiff checkpoint for its stored config")
+    return tf, model
+
+
 def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
                 device: torch.device | str = "cpu", beta_schedule: str = "autoselect") -> VIDiffModel:
     """Load a VIDiff checkpoint.
@@ -67,14 +81,7 @@ def load_vidiff(path: str | os.PathLike, *, dtype: DTypeChoice = None,
             function of the parameter count that returns one.
         beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
     """
-    tf = TensorFile(path)
-    config = read_config(tf)
-    try:
-        config = config.with_beta_schedule(beta_schedule)
-    except ValueError as e:
-        raise VIDiffError(str(e)) from None
-    model = empty_model(config)
-    check_keys(tf.path, expected_shapes(model), tf.shapes, "VIDiff checkpoint for its stored config")
+    tf, model = _open_checked(path, beta_schedule)
     tf.convert_to(dtype := resolve_dtype(dtype, model))
     state = {k: tf.reader(k) for k in tf.keys()}  # read and converted one tensor at a time
     return materialize(model, state, tf.path, dtype=dtype, device=device)
@@ -96,13 +103,8 @@ def read_vidiff_parts(path: str | os.PathLike, *, beta_schedule: str = "autosele
     Args:
         beta_schedule: autoselect (the schedule recorded in the file), sd15 or animatediff.
     """
-    tf = TensorFile(path)
-    config = read_config(tf)
-    try:
-        config = config.with_beta_schedule(beta_schedule)
-    except ValueError as e:
-        raise VIDiffError(str(e)) from None
-    check_keys(tf.path, expected_shapes(empty_model(config)), tf.shapes, "VIDiff checkpoint for its stored config")
+    tf, model = _open_checked(path, beta_schedule)
+    config = model.config
     parts = VIDiffParts(config, {}, {}, {})
     for key in tf.keys():
         name = key.split(".", 1)[1]
