@@ -108,7 +108,7 @@ def test_api_workflow_runs_and_saves_the_video(server, task):
 
 def test_every_host_sampler_and_scheduler_runs(server):
     info = server.get("/object_info")["VIDiffSampler"]["input"]["required"]
-    base = _fast(API["style_text"], steps=2)
+    base = _loader_prompt(MODEL_FILES["vidiff"])  # the tiny VIDiff file: ~45 runs
     failures = {}
     for sampler in info["sampler_name"][1]["options"]:
         prompt = copy.deepcopy(base)
