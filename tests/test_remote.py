@@ -12,6 +12,9 @@ import pytest
 from comfy_harness import API_ALL, ROOT, _free_port, write_video
 from remote_harness import JOB_WORKFLOW, cli, cli_popen, job_args, sha, write_videos
 
+JOB = json.loads(JOB_WORKFLOW.read_text())
+ID = {node["class_type"]: node_id for node_id, node in JOB.items()}  # the job's node ids, by type
+
 pytestmark = pytest.mark.comfyui
 
 
@@ -88,10 +91,10 @@ def test_error_ui_workflow_instead_of_api(server, tmp_path):
 def test_error_unknown_node_or_input_in_set(server, tmp_path):
     base = ["run", "--server", server.url, "--workflow", str(JOB_WORKFLOW), "--out", str(tmp_path)]
     line = _one_line_error(cli(*base, "--set", "Sampler.steps=3"), 2, "no node 'Sampler'")
-    assert "8 (VIDiffSampler)" in line and '1 "Source video" (LoadVideo)' in line  # the nodes, listed
+    assert f"{ID['VIDiffSampler']} (VIDiffSampler)" in line and '1 "Source video" (LoadVideo)' in line  # listed
     line = _one_line_error(cli(*base, "--set", "VIDiffSampler.step=3"), 2, "has no input 'step'")
     assert "steps" in line and "text_cfg" in line and "long_video" in line  # optional inputs, from /object_info
-    _one_line_error(cli(*base, "--set", "VIDiffSampler.source=3"), 2, "connected to node 4")
+    _one_line_error(cli(*base, "--set", "VIDiffSampler.source=3"), 2, f"connected to node {ID['VAEEncode']}")
     _one_line_error(cli(*base, "--set", "steps=3"), 2, "NODE.INPUT=VALUE")
 
 
@@ -109,12 +112,13 @@ def test_error_file_that_is_not_a_video(server, tmp_path):
 
 def test_error_prompt_rejected_by_the_server(server, tmp_path):
     out = cli("run", *job_args(server, "--out", str(tmp_path), "--set", "VIDiffSampler.steps=0"))
-    _one_line_error(out, 1, "rejected", "node 8 (VIDiffSampler) input steps", "smaller than min of 1")
+    _one_line_error(out, 1, "rejected", f"node {ID['VIDiffSampler']} (VIDiffSampler) input steps", "smaller than min of 1")
 
 
 def test_error_node_fails_while_running(server, tmp_path):
-    out = cli("run", *job_args(server, "--out", str(tmp_path), "--set", "7.instruction=" + "word " * 100))
-    _one_line_error(out, 1, "node 7 (VIDiffInstructionEncode) failed", "InstructionError", "77")
+    encode = ID["VIDiffInstructionEncode"]
+    out = cli("run", *job_args(server, "--out", str(tmp_path), "--set", f"{encode}.instruction=" + "word " * 100))
+    _one_line_error(out, 1, f"node {encode} (VIDiffInstructionEncode) failed", "InstructionError", "77")
 
 
 def test_error_interrupted_run(server, tmp_path):
