@@ -152,6 +152,14 @@ def test_v_prediction_model_hands_samplers_epsilon():
     sigma = lambda a: ((1 - a) / a) ** 0.5  # noqa: E731  between steps, log σ is linear (where samplers put t)
     half = float(alpha_bar_at(torch.tensor(420.5), "sd15"))
     assert sigma(half) == pytest.approx((sigma(float(table[420])) * sigma(float(table[421]))) ** 0.5, rel=1e-12)
+    # a sampler's σ at an integer step gives the table's ᾱ: the library's own samplers (integer timesteps) see the
+    # same ε with or without it, so vidiff-mini's quality table (bench/mini_quality.py) is unchanged by it
+    from vidiff_model.model import v_to_epsilon
+    from vidiff_model.sampling import sigma_at
+
+    for step in (999, 500, 3):
+        with_sigma = v_to_epsilon(v[:1], noisy[:1], float(step), "sd15", sigma=sigma_at(step, "sd15"))
+        assert torch.allclose(with_sigma, v_to_epsilon(v[:1], noisy[:1], float(step), "sd15"), rtol=0, atol=1e-6)
     assert VIDiffConfig.from_json(model.config.to_json()).prediction_type == "v_prediction"
     assert VIDiffConfig.from_json(json.dumps({"unet": {}})).prediction_type == "epsilon"
     with pytest.raises(Exception, match="prediction_type"):
