@@ -366,8 +366,8 @@ def check_errors(files) -> dict:
     }
 
 
-CHECKS = {"parity": check_parity, "sampler": check_sampler, "vidiff_files": check_vidiff_files, "lora": check_lora, "patches": check_patches, "fp8": check_fp8,
-          "input_unchanged": check_input_unchanged, "errors": check_errors}
+CHECKS = {"parity": check_parity, "sampler": check_sampler, "vidiff_files": check_vidiff_files, "lora": check_lora,
+          "patches": check_patches, "fp8": check_fp8, "input_unchanged": check_input_unchanged, "errors": check_errors}
 
 if __name__ == "__main__":
     torch.manual_seed(0)

@@ -131,7 +131,8 @@ def test_guider_with_samplercustomadvanced_equals_vidiff_sampler_through_the_ser
         "4": {"class_type": "VIDiffApplyMotionModule", "inputs": {"model": ["3", 0],
                                                                   "motion_module": MODEL_FILES["animatediff_models"]}},
         "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["3", 2]}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": "Transform the gray video into color"}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1],
+                                                         "text": "Transform the gray video into color"}},
         "7": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["3", 1], "text": ""}},
         "8": {"class_type": "VIDiffSampler", "inputs": {
             "model": ["4", 0], "instruction": ["6", 0], "source": ["5", 0], "seed": 3, "steps": 2, "video_cfg": 1.5,
