@@ -52,7 +52,7 @@ def two_clients(server: ComfyServer, tmp: Path) -> dict:
     videos = write_videos(tmp / "videos", 2)  # 4 and 5 frames
     start = time.monotonic()
     procs = [cli_popen("run", *job_args(server, "--video", str(v), "--out", str(tmp / f"out_{i}"),
-                                        "--set", f"11.filename_prefix=VIDiff/client_{i}",
+                                        "--set", f"SaveVideo.filename_prefix=VIDiff/client_{i}",
                                         "--set", f"VIDiffSampler.seed={500 + i}"))
              for i, v in enumerate(videos)]
     results = [p.communicate(timeout=900) + (p.returncode,) for p in procs]

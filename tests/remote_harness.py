@@ -176,5 +176,5 @@ def queue_jobs(client: ComfyClient, video_name: str, count: int, first_seed: int
                prefix: str = "VIDiff/load") -> list[str]:
     """Queues `count` cheap jobs back to back (seeds differ, so none is answered from the host's cache)."""
     return [client.queue(job_prompt(f"1.file={json.dumps(video_name)}", f"VIDiffSampler.seed={first_seed + i}",
-                                    f"VIDiffSampler.steps={steps}", f"11.filename_prefix={prefix}"))
+                                    f"VIDiffSampler.steps={steps}", f"SaveVideo.filename_prefix={prefix}"))
             for i in range(count)]

@@ -137,7 +137,7 @@ def test_error_interrupted_run(server, tmp_path):
     server.post("/interrupt", {})
     stdout, stderr = proc.communicate(timeout=300)
     _one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), 1, "interrupted",
-                    "node 8 (VIDiffSampler)")
+                    f"node {ID['VIDiffSampler']} (VIDiffSampler)")
 
 
 def test_batch_is_resumable_and_reports_a_table(server, tmp_path):
