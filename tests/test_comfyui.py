@@ -46,6 +46,19 @@ def _outputs(server: ComfyServer, history: dict) -> list[Path]:
     return files
 
 
+def test_startup_log_has_no_traceback_and_every_host_node_imports(server):
+    """The session server's start (everything logged before "Starting server") is clean: no traceback, no
+    "IMPORT FAILED" / "Cannot import" of the host's own nodes (its audio nodes need torchaudio, which
+    scripts/setup_venv.sh installs) nor of the pack. Later lines are left out: bad-input tests log tracebacks."""
+    log = server.log_text()
+    assert "Starting server" in log, log[-3000:]
+    startup = log.split("Starting server", 1)[0]
+    for marker in ("Traceback", "IMPORT FAILED", "Cannot import"):
+        assert marker not in startup, f"{marker!r} in the startup log:\n{startup[-6000:]}"
+    info = server.get("/object_info")
+    assert {"LoadAudio", "SaveAudio", "AudioEncoderEncode"} <= set(info)  # comfy_extras/nodes_audio*.py
+
+
 def test_nodes_are_listed_with_tooltips_and_categories(server):
     info = server.get("/object_info")
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
