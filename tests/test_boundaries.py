@@ -1,4 +1,4 @@
-"""The one hard rule: vidiff_model never imports the host (ComfyUI)."""
+"""Layering: vidiff_model never imports the host (ComfyUI), and its training never imports vidiff_model.mini."""
 
 import ast
 import pathlib
@@ -45,3 +45,53 @@ print('ok', len(sys.modules))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ok")
+
+
+def _absolute_imports(source: str, module: str, is_package: bool = False) -> set[str]:
+    """Every module `source` (the text of `module`, a dotted name) imports, relative imports resolved,
+    `from X import name` counted as both X and X.name, importlib.import_module("...") included."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            full = ".".join(base + (node.module.split(".") if node.module else []))
+            found |= {full} | {f"{full}.{a.name}" for a in node.names}
+        elif (isinstance(node, ast.Call)
+              and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            found.add(node.args[0].value)
+    return found
+
+
+def _imports_mini(names: set[str]) -> set[str]:
+    return {n for n in names if n == "vidiff_model.mini" or n.startswith("vidiff_model.mini.")}
+
+
+def test_the_check_sees_every_way_of_importing_mini():
+    here = "vidiff_model.training.latent_clips"
+    for line in ("from ..mini.tasks import instructions", "from .. import mini", "from ..mini import tasks",
+                 "import vidiff_model.mini.styles", "from vidiff_model.mini import tasks",
+                 "def f():\n    from ..mini.styles import STYLES",
+                 "importlib.import_module('vidiff_model.mini.tasks')"):
+        assert _imports_mini(_absolute_imports(line, here)), line
+    assert _imports_mini(_absolute_imports("from ..mini import x", "vidiff_model.training", is_package=True))
+    for line in ("from ..config import mini_config", "from .templates import instructions", "import minimal"):
+        assert not _imports_mini(_absolute_imports(line, here)), line
+
+
+def test_training_never_imports_the_mini_package():
+    """Layering: vidiff_model.mini (the small model: data, styles, device runs) builds on training, never
+    the reverse; the presets the `latents` source trains on live in training.templates."""
+    files = sorted((ROOT / "vidiff_model" / "training").rglob("*.py"))
+    assert len(files) > 5
+    offenders = {}
+    for f in files:
+        parts = f.relative_to(ROOT).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        imported = _absolute_imports(f.read_text(), module, is_package)
+        offenders[str(f.relative_to(ROOT))] = sorted(_imports_mini(imported))
+    assert not {f: m for f, m in offenders.items() if m}

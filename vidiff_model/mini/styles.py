@@ -12,7 +12,8 @@ transform leaves streaks on small frames, so frames whose short side is under 25
 integer upscale (×2 at 128 px, ×4 at 64 px) and averaged back down; every other filter runs at the frame's
 own size. Frames are (F, H, W, 3) floats in [0, 1], torch or numpy; the result has the input's type.
 
-Training and evaluation use `style_target(frames, name)` and `STYLES[name].templates`.
+Training and evaluation use `style_target(frames, name)` and `STYLES[name].templates` (the phrasings,
+defined in `training.templates.STYLE_TEMPLATES`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from ..training.templates import STYLE_TEMPLATES
 
 WORKING_SIDE = 256  # pencilSketch works at no less than this short side (see the module docstring)
 SEPIA = np.array([[0.393, 0.769, 0.189],
@@ -100,32 +103,10 @@ class Style(NamedTuple):
     templates: tuple[str, ...]  # the instructions the mini model is trained on for this style
 
 
-STYLES: dict[str, Style] = {
-    "sketch": Style(sketch_frame, (
-        "Turn the video to Sketch Style.",
-        "Make this video look like a pencil sketch.",
-        "Transform the video into a pencil drawing.",
-        "Render the video as a black and white sketch.",
-    )),
-    "watercolor": Style(watercolor_frame, (
-        "Transform the video to Watercolor Style.",
-        "Turn the video into a watercolor painting.",
-        "Make this video look like a watercolor painting.",
-        "Paint the video in watercolors.",
-    )),
-    "sepia": Style(sepia_frame, (
-        "Turn the video to Sepia Style.",
-        "Give this video an old sepia photo look.",
-        "Make the video look like a sepia-toned photograph.",
-        "Apply a sepia tone to the video.",
-    )),
-    "cartoon": Style(cartoon_frame, (
-        "Turn the video to Cartoon Style.",
-        "Make this video look like a cartoon.",
-        "Transform the video into a comic drawing with bold outlines.",
-        "Render the video as a cartoon.",
-    )),
-}
+_FILTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sketch": sketch_frame, "watercolor": watercolor_frame, "sepia": sepia_frame, "cartoon": cartoon_frame}
+# The phrasings live with the other presets in training.templates (the `latents` data source trains on them).
+STYLES: dict[str, Style] = {name: Style(_FILTERS[name], templates) for name, templates in STYLE_TEMPLATES.items()}
 
 
 def check_style(style: str) -> Style:

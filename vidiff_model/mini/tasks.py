@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from ..training import synthetic
-from ..training.templates import TEMPLATES
+from ..training.templates import RESTORATION_TASKS, instructions  # noqa: F401  (the presets, re-exported)
 from ..video_ops import cut_holes
 
-RESTORATION_TASKS = ("recolor", "dehaze", "deblur", "inpaint")
 CHUNK = 16  # frames sharing one degradation draw (a training window never crosses chunks)
 
 
@@ -37,20 +36,6 @@ def style_names() -> tuple[str, ...]:
 
 def mini_tasks() -> tuple[str, ...]:
     return RESTORATION_TASKS + tuple(f"style:{s}" for s in style_names())
-
-
-def instructions(task: str) -> tuple[str, ...]:
-    """The phrasings the mini model is trained on for `task` (its presets)."""
-    if task.startswith("style:"):
-        from .styles import STYLES
-
-        name = task.split(":", 1)[1]
-        if name not in STYLES:
-            raise ValueError(f"task {task!r}: unknown style; choose one of {', '.join(STYLES)}")
-        return tuple(STYLES[name].templates)
-    if task not in RESTORATION_TASKS:
-        raise ValueError(f"task {task!r}: choose one of {', '.join(mini_tasks())}")
-    return TEMPLATES[task]
 
 
 def defocus_blur(frames: torch.Tensor, radius: float) -> torch.Tensor:

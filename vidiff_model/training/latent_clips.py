@@ -18,6 +18,7 @@ from safetensors import safe_open
 
 from .errors import DataError
 from .sources import Source, Triplet
+from .templates import instructions
 
 
 class LatentClips(Source):
@@ -53,8 +54,6 @@ class LatentClips(Source):
             self.tasks = tuple(tasks)
 
     def triplet(self, item, task, rng, g, shape):
-        from ..mini.tasks import instructions
-
         path, frames, chunk = item
         start = rng.randrange(frames // chunk) * chunk + rng.randrange(chunk - shape.span + 1)
         rows = slice(start, start + shape.span, shape.stride)
