@@ -4,12 +4,14 @@ subprocess): every API workflow of the pack end to end, the one-line errors, and
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from comfy_harness import API_ALL, ROOT, _free_port, write_video
+from comfy_harness import API_ALL, ROOT, ComfyServer, _free_port, write_video
 from remote_harness import JOB_WORKFLOW, cli, cli_popen, job_args, sha, write_videos
 
 JOB = json.loads(JOB_WORKFLOW.read_text())
@@ -42,9 +44,8 @@ def _fast_sets(prompt: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(API_ALL))
 def test_every_api_workflow_runs_through_the_client(server, tmp_path, name):
-    prompt = API_ALL[name]
-    args = ["run", "--server", server.url, "--workflow", f"workflows/api/{name}.json", "--out", str(tmp_path / "out"),
-            *_fast_sets(prompt)]
+    prompt = API_ALL[name]  # offered or experimental, named as a template (mini_dehaze): the client finds the file
+    args = ["run", "--server", server.url, "--workflow", name, "--out", str(tmp_path / "out"), *_fast_sets(prompt)]
     uploads = any(n["class_type"] == "LoadVideo" for n in prompt.values())
     if uploads:  # the README's workflows: the user's video, uploaded into the server's input folder
         video = tmp_path / f"upload_{name}.mp4"
@@ -66,6 +67,58 @@ def test_every_api_workflow_runs_through_the_client(server, tmp_path, name):
         assert "psnr" in out.stdout  # the nodes' text outputs are printed too
     if "long_video" in name:  # 8 frames in clips of 4 sharing 1: the pack's progress event says clip 3 of 3
         assert "clip 3/3" in out.stderr, out.stderr
+
+
+def _saved(out: subprocess.CompletedProcess, prefix: str):
+    """The frames of the file the run saved under `prefix` (SaveAnimatedWEBP: prefix_00001_.webp)."""
+    from vidiff_model.video_io import read_video
+
+    path = next(Path(line) for line in out.stdout.splitlines() if re.search(rf"/{prefix}_\d+_\.webp$", line))
+    return read_video(path)
+
+
+@pytest.mark.parametrize("name", ["mini_dehaze", "mini_recolor"])
+def test_own_video_in_a_mini_template(server, tmp_path, name):
+    """`--video` on a vidiff-mini template: your footage instead of the sample clip, resized to 128×128, the
+    template's first 16 frames, its finish kept, no metrics against a clean clip that does not exist."""
+    from vidiff_model.video_io import read_video
+
+    video = tmp_path / f"mine_{name}.mp4"
+    write_video(video, 20, 96, 64, 8)
+    out = cli("run", "--server", server.url, "--workflow", name, "--video", str(video), "--out", str(tmp_path / "out"),
+              "--set", "VIDiffSampler.steps=1", "--quiet")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "psnr" not in out.stdout.lower(), out.stdout  # no clean reference: no metrics against one
+    result, given = _saved(out, name), _saved(out, f"{name}_input")
+    assert tuple(result.shape) == tuple(given.shape) == (16, 128, 128, 3)
+    mine = read_video(video)[:16, :, 16:80]  # the centre 64×64 of 96×64, as ImageScale crops it
+    if name == "mini_dehaze":  # your footage is the hazy input: no haze added (haze brightens towards the airlight)
+        gap = (given.mean((0, 1, 2)) - mine.mean((0, 1, 2))).abs().max()
+        assert gap < 0.04, (given.mean((0, 1, 2)), mine.mean((0, 1, 2)))
+    else:  # recolouring takes gray frames: your video is made gray first
+        assert (given - given.mean(-1, keepdim=True)).abs().max() < 0.03
+        assert (mine - mine.mean(-1, keepdim=True)).abs().max() > 0.2
+
+
+def test_missing_files_are_named_at_once_before_queueing(tmp_path):
+    """A server without the full-size files: the client names every one, with its folder and source, in one
+    error, and queues nothing."""
+    bare = ComfyServer(tmp_path / "bare").start()
+    try:
+        video = tmp_path / "mine.mp4"
+        write_video(video, 4, 64, 48, 8)
+        out = cli("run", "--server", bare.url, "--workflow", "style_image", "--video", str(video),
+                  "--out", str(tmp_path / "out"))
+        assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr, out.stderr
+        for needle in ("needs 5 files", "models/text_encoders/clip_l.safetensors",
+                       "models/vae/vae-ft-mse-840000-ema-pruned.safetensors",
+                       "models/clip_vision/clip-vit-large-patch14.safetensors", "models/vidiff/vidiff_sd15.safetensors",
+                       "made, not downloaded: python -m vidiff_model build", "input/vidiff_style.png",
+                       "https://huggingface.co/stabilityai/sd-vae-ft-mse-original"):
+            assert needle in out.stderr, out.stderr
+        assert bare.get("/history") == {} and not (bare.workdir / "input" / video.name).exists()  # nothing sent
+    finally:
+        bare.stop()
 
 
 def _one_line_error(out: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -106,8 +159,13 @@ def test_error_file_that_is_not_a_video(server, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
     _one_line_error(cli(*base, "--video", str(notes)), 2, str(notes), "not a video")
-    mini = ["run", "--server", server.url, "--workflow", "workflows/api/mini_recolor.json", "--out", str(tmp_path)]
-    _one_line_error(cli(*mini, "--video", str(renamed)), 2, "no LoadVideo node", "VIDiffLoadSampleClip")
+    video = tmp_path / "real.mp4"
+    write_video(video, 4, 64, 48, 8)
+    still = tmp_path / "still.json"  # a workflow that loads an image: no slot for a video
+    still.write_text(json.dumps({"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+                                 "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}))
+    own = ["run", "--server", server.url, "--workflow", str(still), "--out", str(tmp_path)]
+    _one_line_error(cli(*own, "--video", str(video)), 2, "no LoadVideo node", "LoadImage")
 
 
 def test_error_prompt_rejected_by_the_server(server, tmp_path):

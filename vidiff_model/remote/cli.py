@@ -17,25 +17,35 @@ from pathlib import Path
 from .batch import list_videos, run_batch, summary_table, warn
 from .client import ComfyClient
 from .errors import RemoteError
+from .model_files import check_files
+from .own_footage import takes_own_footage, use_own_video
 from .progress import ProgressLine
-from .workflow import Prompt, apply_assignments, check_video, load_workflow, parse_assignment, video_node
+from .workflow import (Prompt, apply_assignments, check_video, load_workflow, parse_assignment, resolve_workflow,
+                       video_node)
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 
 
-def _prepare(prompt: Prompt, args: argparse.Namespace, client: ComfyClient) -> Prompt:
-    """The workflow with the --set values (an input the workflow leaves out is looked up on the server)."""
+def _prepare(prompt: Prompt, args: argparse.Namespace, client: ComfyClient, video_node_id: str | None) -> Prompt:
+    """The workflow with the --set values (an input the workflow leaves out is looked up on the server), once
+    the server is known to have every file it names (all missing ones in one error; the --video slot aside)."""
     prompt = apply_assignments(prompt, [parse_assignment(text) for text in args.set], client.input_names)
     client.check()
+    check_files(prompt, client.input_options, args.workflow, ignore={video_node_id} if video_node_id else set())
     return prompt
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    prompt = load_workflow(args.workflow)  # a UI workflow or a bad --video is refused before the server is asked
-    node = video_node(prompt, args.workflow, args.video_node) if args.video else None
+    prompt = load_workflow(resolve_workflow(args.workflow))  # a UI workflow or a bad --video: refused up front
     video = check_video(args.video) if args.video else None
+    node = None
+    if video is not None and takes_own_footage(prompt):  # a vidiff-mini template: the sample clip swapped out
+        prompt = use_own_video(prompt, args.workflow, video.name)
+        node = next(i for i, n in prompt.items() if n["class_type"] == "LoadVideo")
+    elif video is not None:
+        node = video_node(prompt, args.workflow, args.video_node)
     client = ComfyClient(args.server)
-    prompt = _prepare(prompt, args, client)
+    prompt = _prepare(prompt, args, client, node)
     if video is not None and node is not None:
         prompt[node]["inputs"]["file"] = client.upload(video)
     label = video.name if video else Path(args.workflow).stem
@@ -49,11 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    prompt = load_workflow(args.workflow)
+    prompt = load_workflow(resolve_workflow(args.workflow))
     node = video_node(prompt, args.workflow, args.video_node)
     videos = list_videos(Path(args.videos), warn)
     client = ComfyClient(args.server)
-    prompt = _prepare(prompt, args, client)
+    prompt = _prepare(prompt, args, client, node)
     items = run_batch(client, prompt, node, videos, Path(args.out), args.quiet, args.timeout)
     print(summary_table(items))
     if any(it.status == "not run" for it in items):
@@ -70,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default=DEFAULT_SERVER, help=f"the ComfyUI server (default {DEFAULT_SERVER})")
-    common.add_argument("--workflow", required=True, help="an API-format workflow, e.g. workflows/api/dehaze.json")
+    common.add_argument("--workflow", required=True, help="an API-format workflow, e.g. workflows/api/dehaze.json, "
+                                                          "or a template's name (mini_dehaze)")
     common.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
                         help="set an input; NODE is a node id, title or type (repeatable)")
     common.add_argument("--out", required=True, help="folder the output files are downloaded into")
@@ -79,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "(default: no limit)")
     common.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     run = sub.add_parser("run", parents=[common], help="run a workflow once, on one video or none")
-    run.add_argument("--video", help="a video to upload into the workflow's LoadVideo node")
+    run.add_argument("--video", help="a video to upload into the workflow's LoadVideo node; with a vidiff-mini "
+                                     "template, it replaces the sample clip (resized to 128×128)")
     run.set_defaults(func=cmd_run)
     batch = sub.add_parser("batch", parents=[common], help="run a workflow on every video of a folder (resumable)")
     batch.add_argument("--videos", required=True, help="folder of videos; one prompt each")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptFailed, RemoteError, ServerUnavailable
+from .model_files import combo_options
 from .progress import ProgressLine
 from .workflow import Prompt, describe
 
@@ -42,7 +43,7 @@ class ComfyClient:
         self.url = url
         self.timeout = timeout
         self.client_id = uuid.uuid4().hex
-        self._object_info: dict[str, list[str] | None] = {}
+        self._object_info: dict[str, dict[str, Any] | None] = {}
 
     # -- HTTP ---------------------------------------------------------------------------------------
     def request(self, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -84,15 +85,23 @@ class ComfyClient:
             raise ServerUnavailable(f"{self.url} answers, but not as a ComfyUI server (GET /system_stats: {status})")
         return stats
 
-    def input_names(self, class_type: str) -> list[str] | None:
-        """Every input a node type takes (required and optional), from /object_info; None if unknown."""
+    def input_specs(self, class_type: str) -> dict[str, Any] | None:
+        """Every input a node type takes (required and optional) -> its /object_info spec; None if unknown."""
         if class_type not in self._object_info:
             status, data = self.request("/object_info/" + urllib.parse.quote(class_type, safe=""))
             info = json.loads(data).get(class_type) if status == 200 else None
             spec = (info or {}).get("input", {})
-            self._object_info[class_type] = (
-                [*spec.get("required", {}), *spec.get("optional", {})] if info else None)
+            self._object_info[class_type] = {**spec.get("required", {}), **spec.get("optional", {})} if info else None
         return self._object_info[class_type]
+
+    def input_names(self, class_type: str) -> list[str] | None:
+        """Every input a node type takes (required and optional), from /object_info; None if unknown."""
+        specs = self.input_specs(class_type)
+        return None if specs is None else list(specs)
+
+    def input_options(self, class_type: str, name: str) -> list[str] | None:
+        """The server's choices for a list input (the files a loader offers); None for other inputs."""
+        return combo_options((self.input_specs(class_type) or {}).get(name))
 
     def upload(self, path: Path) -> str:
         """Uploads a file into the server's input folder (POST /upload/image takes any file); returns its name

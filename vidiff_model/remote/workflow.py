@@ -41,6 +41,22 @@ class Assignment:
     text: str  # as given, for messages
 
 
+PACK_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+
+
+def resolve_workflow(name: str | Path) -> Path:
+    """A workflow file: `name` itself when it exists, else the pack's template of that name (`mini_dehaze` or
+    `vidiff_mini_dehaze` -> workflows/api/mini_dehaze.json, or workflows/experimental/api/)."""
+    path = Path(name)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    stem = path.name.removeprefix("vidiff_")
+    for folder in (PACK_WORKFLOWS / "api", PACK_WORKFLOWS / "experimental" / "api"):
+        if (folder / f"{stem}.json").is_file():
+            return folder / f"{stem}.json"
+    return path
+
+
 def load_workflow(path: str | Path) -> Prompt:
     """Reads an API-format workflow (what ComfyUI's POST /prompt takes), refusing the editor's UI format.
 

@@ -1,0 +1,136 @@
+"""The files the pack's workflows load, where each goes and where it comes from; and, for a workflow about to be
+queued, every such file the server lacks, named in one message.
+
+SOURCES feeds both the client's check (before queueing) and the templates' missing-model metadata (each loader
+node's `properties.models`: name, url, directory, which the frontend's Missing Models dialog lists). URLs are
+where a person downloads a file; nothing here fetches them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UsageError
+from .workflow import Prompt, describe
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one file goes (`directory`, a ComfyUI models folder) and how to get it: a download `url`, or a
+    command that `make`s it (`python -m vidiff_model build`), or the pack itself (`ships`)."""
+
+    directory: str
+    url: str = ""
+    make: str = ""
+    note: str = ""
+    ships: bool = False
+
+    def how(self) -> str:
+        if self.ships:
+            return "ships with the pack (restart ComfyUI with the pack installed; see its README)"
+        if self.make:
+            return f"made, not downloaded: {self.make}" + (f" ({self.note})" if self.note else "")
+        return f"download {self.url}" + (f" ({self.note})" if self.note else "")
+
+
+REPOSITORY = "https://github.com/vidiff-comfyui/ComfyUI-VIDiff"  # pyproject.toml's [project.urls]
+BUILD = ("python -m vidiff_model build --unet models/checkpoints/instruct-pix2pix-00-22000.safetensors "
+         "--motion-module models/animatediff_models/mm_sd_v15_v2.ckpt --image-tokens 4 "
+         "--out models/vidiff/vidiff_sd15.safetensors")
+SOURCES: dict[str, Source] = {
+    "instruct-pix2pix-00-22000.safetensors": Source(
+        "checkpoints", "https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/"
+                       "instruct-pix2pix-00-22000.safetensors"),
+    "mm_sd_v15_v2.ckpt": Source(
+        "animatediff_models", "https://huggingface.co/guoyww/animatediff/resolve/main/mm_sd_v15_v2.ckpt"),
+    "clip_l.safetensors": Source(
+        "text_encoders", "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"),
+    "vae-ft-mse-840000-ema-pruned.safetensors": Source(
+        "vae", "https://huggingface.co/stabilityai/sd-vae-ft-mse-original/resolve/main/"
+               "vae-ft-mse-840000-ema-pruned.safetensors"),
+    "clip-vit-large-patch14.safetensors": Source(
+        "clip_vision", "https://huggingface.co/openai/clip-vit-large-patch14/resolve/main/model.safetensors",
+        note="its model.safetensors, saved under this name"),
+    "vidiff_sd15.safetensors": Source(  # the url is the build's documentation: the dialog names the file with it
+        "vidiff", url=f"{REPOSITORY}/blob/main/docs/model_files.md#build-a-vidiff-file-from-parts", make=BUILD,
+        note="--image-tokens starts an untrained image MLP: train it for style_image"),
+    "sd15_style_lora.safetensors": Source(
+        "loras", note="any SD-1.5 LoRA of yours; the template's slot is bypassed until you pick one"),
+    "vidiff_mini.safetensors": Source("vidiff", ships=True),
+    "vidiff_mini_vae.safetensors": Source("vae", ships=True),
+    "vidiff_mini_clip_l.safetensors": Source(
+        "text_encoders", ships=True, note="generated into the pack's models/text_encoders at ComfyUI's start"),
+}
+# (node type, input) -> the models folder it lists, for files SOURCES does not know.
+LOADER_FOLDERS = {
+    ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", ("VAELoader", "vae_name"): "vae",
+    ("CLIPLoader", "clip_name"): "text_encoders", ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("LoraLoaderModelOnly", "lora_name"): "loras", ("LoraLoader", "lora_name"): "loras",
+    ("UNETLoader", "unet_name"): "diffusion_models", ("VIDiffModelLoader", "model_name"): "vidiff",
+    ("VIDiffApplyMotionModule", "motion_module"): "animatediff_models",
+    ("VIDiffModelFromParts", "unet_name"): "checkpoints",
+    ("VIDiffModelFromParts", "motion_module"): "animatediff_models",
+}
+INPUT_LOADERS = {("LoadVideo", "file"), ("LoadImage", "image"), ("LoadImageMask", "image")}
+
+
+def combo_options(spec: Any) -> list[str] | None:
+    """The choices of an /object_info input spec when it is a list of names (old `[[...], {}]` or V3
+    `["COMBO", {"options": [...]}]`); None for any other input."""
+    if isinstance(spec, list) and spec:
+        if isinstance(spec[0], list):
+            return [str(v) for v in spec[0]]
+        if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+            return [str(v) for v in spec[1].get("options", [])]
+    return None
+
+
+def missing_files(prompt: Prompt, options: Any, ignore: set[str] = frozenset()) -> list[str]:
+    """One line per file the workflow names and the server does not list: where it goes and how to get it.
+
+    Args:
+        options: (class_type, input) -> the server's choices for that input (None: not a list input).
+        ignore: node ids not checked (the LoadVideo a --video will fill).
+    """
+    lines = []
+    for node_id, node in prompt.items():
+        if node_id in ignore:
+            continue
+        kind = node["class_type"]
+        for name, value in node["inputs"].items():
+            key = (kind, name)
+            if not isinstance(value, str) or (key not in LOADER_FOLDERS and key not in INPUT_LOADERS):
+                continue
+            choices = options(kind, name)
+            if choices is None or value in choices:
+                continue
+            where = f"node {describe(prompt, node_id)}, {name}"
+            if key in INPUT_LOADERS:
+                lines.append(f"input/{value} ({where}): an input file: put it in ComfyUI's input folder"
+                             + (", or pass --video FILE" if kind == "LoadVideo" else ""))
+                continue
+            source = SOURCES.get(value)
+            folder = source.directory if source else LOADER_FOLDERS[key]
+            how = source.how() if source else "not a file the pack knows: pick one the server lists"
+            lines.append(f"models/{folder}/{value} ({where}): {how}")
+    return lines
+
+
+def check_files(prompt: Prompt, options: Any, workflow: str, ignore: set[str] = frozenset()) -> None:
+    """Raises one UsageError naming every missing file (see missing_files), or returns."""
+    lines = missing_files(prompt, options, ignore)
+    if lines:
+        raise UsageError(f"{workflow} needs {len(lines)} file{'s' if len(lines) > 1 else ''} the server does not "
+                         "have (ComfyUI folders; restart or refresh after adding them):\n  " + "\n  ".join(lines))
+
+
+def template_models(class_type: str, inputs: dict) -> list[dict]:
+    """The frontend's missing-model metadata for one loader node of a template: [{name, url, directory}], for the
+    files it loads that have a URL (the dialog lists only those; for a built file, the page on building it)."""
+    out = []
+    for name, value in inputs.items():
+        source = SOURCES.get(value) if isinstance(value, str) else None
+        if (class_type, name) in LOADER_FOLDERS and source and source.url:
+            out.append({"name": value, "url": source.url, "directory": source.directory})
+    return out
