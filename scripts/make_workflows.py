@@ -221,6 +221,17 @@ def mini_workflows() -> dict[str, Graph]:
     return out
 
 
+EXPERIMENTAL = ROOT / "workflows" / "experimental"  # runnable and tested, not in the template browser
+CARDS = ROOT / "bench" / "results" / "template_cards.json"
+
+
+def offered_minis() -> set[str]:
+    """The vidiff-mini templates the template browser offers: those whose result on the sample clip is closer to
+    the task's target than their input, as scripts/make_template_cards.py measured (its criterion); the others
+    go to workflows/experimental/ until a model does them."""
+    return {name for name, r in json.loads(CARDS.read_text())["templates"].items() if r["offered"]}
+
+
 def workflows() -> dict[str, Graph]:
     """Every task, with instructions in the paper's phrasing (the mini ones first)."""
     return {
@@ -263,12 +274,18 @@ def main() -> None:
         if server:
             server.stop()
             shutil.rmtree(server.workdir, ignore_errors=True)
-    (ROOT / "workflows" / "api").mkdir(parents=True, exist_ok=True)
+    offered = offered_minis()
     for task, graph in workflows().items():
-        (ROOT / "workflows" / "api" / f"{task}.json").write_text(json.dumps(graph.api(), indent=2) + "\n")
+        folder = ROOT / "workflows" if not task.startswith("mini_") or task in offered else EXPERIMENTAL
+        for stale in (ROOT / "workflows", EXPERIMENTAL):  # a template that changed side leaves no copy behind
+            if stale != folder:
+                (stale / "api" / f"{task}.json").unlink(missing_ok=True)
+                (stale / f"vidiff_{task}.json").unlink(missing_ok=True)
+        (folder / "api").mkdir(parents=True, exist_ok=True)
+        (folder / "api" / f"{task}.json").write_text(json.dumps(graph.api(), indent=2) + "\n")
         ui = to_ui(graph.nodes, object_info, bypassed=graph.bypassed)
-        (ROOT / "workflows" / f"vidiff_{task}.json").write_text(json.dumps(ui, indent=2) + "\n")
-        print(f"workflows/vidiff_{task}.json, workflows/api/{task}.json")
+        (folder / f"vidiff_{task}.json").write_text(json.dumps(ui, indent=2) + "\n")
+        print(f"{folder.relative_to(ROOT)}/vidiff_{task}.json, {folder.relative_to(ROOT)}/api/{task}.json")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vidiff_model.remote.model_files import template_models
+
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 BYPASS = 4  # litegraph node mode: bypassed (inputs pass through to outputs of the same type)
 
@@ -271,6 +273,9 @@ def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset()) -> 
                     shown_widgets += 1
             else:
                 inputs.append({"name": name, "type": kind, "link": None})
+        models = template_models(class_type, node["inputs"])
+        if models:  # the frontend's Missing Models dialog lists these when the folder lacks the file
+            properties["models"] = models
         if class_type == "VIDiffInstructionEncode":
             preset = instruction_preset(node["inputs"]["instruction"])
             properties["VIDiff preset"] = preset

@@ -33,12 +33,15 @@ MODEL_FILES = {
 }
 INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
 FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8  # the example video the tests put in ComfyUI's input folder
-API_ALL = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows" / "api").glob("*.json"))}
+EXPERIMENTAL = ROOT / "workflows" / "experimental"  # templates kept out of the browser (runnable, tested)
+API_ALL = {p.stem: json.loads(p.read_text())
+           for p in sorted([*(ROOT / "workflows" / "api").glob("*.json"), *(EXPERIMENTAL / "api").glob("*.json")])}
 # The vidiff-mini workflows run the pack's shipped model on its sample clip (tests/test_mini_workflows.py);
 # the others name the README's files, which the test server holds as fixture weights.
 MINI_API = {k: v for k, v in API_ALL.items() if k.startswith("mini_")}
 API = {k: v for k, v in API_ALL.items() if k not in MINI_API}
-UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}
+UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}  # the browser's
+UI_ALL = {**UI, **{p.stem: json.loads(p.read_text()) for p in sorted(EXPERIMENTAL.glob("*.json"))}}
 
 
 def comfyui_path() -> Path:

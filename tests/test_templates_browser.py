@@ -11,7 +11,7 @@ import urllib.parse
 import uuid
 
 import pytest
-from comfy_harness import API_ALL, UI
+from comfy_harness import API_ALL, ROOT, UI
 from test_browser import ARTIFACTS, page  # noqa: F401  (the browser fixture)
 
 from vidiff_model.mini.styles import STYLES
@@ -149,6 +149,35 @@ def test_template_opens_whole_and_tidy(server, page, name):  # noqa: F811
         for field in ("object", "color", "style"):
             assert want.get(field, "").lower() in instruction.lower(), f"{name}: {field} not in {instruction!r}"
     assert not page.vidiff_errors, page.vidiff_errors
+
+
+def test_template_cards_show_their_pictures(server, page):  # noqa: F811
+    """Each card of the pack in the template browser shows its workflows/<name>.jpg (not the frontend's default
+    picture), and the experimental templates are not offered."""
+    from PIL import Image
+
+    page.locator(".side-tool-bar-container").get_by_role("button", name="Templates").first.click()
+    dialog = page.locator(".p-dialog-mask")
+    dialog.get_by_text("ComfyUI-VIDiff", exact=True).first.click()
+    cards = dialog.locator("[data-testid^='template-workflow-vidiff_']")
+    cards.first.wait_for(timeout=30_000)
+    shown = sorted(cards.nth(i).get_attribute("data-testid").removeprefix("template-workflow-")
+                   for i in range(cards.count()))
+    assert shown == sorted(UI), shown  # the offered ones; workflows/experimental/ is not listed
+    for name in shown:
+        card = dialog.locator(f"[data-testid='template-workflow-{name}']")
+        card.scroll_into_view_if_needed()
+        image = card.locator(f"img[alt='{name}']").first
+        page.wait_for_function("(el) => el.complete && el.naturalWidth > 0 && el.src.startsWith('blob:')",
+                               arg=image.element_handle(), timeout=20_000)
+        size = image.evaluate("(el) => [el.naturalWidth, el.naturalHeight]")
+        with Image.open(ROOT / "workflows" / f"{name}.jpg") as jpg:
+            assert size == list(jpg.size), (name, size)
+        assert image.is_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "template_cards.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('.p-dialog-mask')", timeout=10_000)
 
 
 def test_every_workflow_saves_through_nodes_that_embed_the_graph(server):
