@@ -1,6 +1,6 @@
 """The vidiff-mini workflows in a real ComfyUI, as a user runs them: the pack's shipped model, autoencoder,
 generated text encoder and sample clip, found by the host's own loaders with no manual step.
-(The quality test, a restoration beating its degraded input, waits for weights that do: see README.)"""
+(The quality test, a restoration beating its degraded input, waits for weights that do: see docs/vidiff_mini.md.)"""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_mini_workflow_runs_as_shipped(server, name):
 
 
 # The shipped templates as they are (16 frames, 20 steps) on the sample clip, scored by their own metrics nodes.
-# Measured with the v3 weights (README): dehaze 16.46 dB against the hazy input's 12.79 (+3.7), inpaint 12.30
+# Measured with the v3 weights (docs/vidiff_mini.md): dehaze 16.46 dB against the hazy input's 12.79 (+3.7), inpaint 12.30
 # against 9.52 (+2.8). The margins leave room for another CPU's rounding, not for a model that does not restore.
 QUALITY_MARGIN_DB = {"mini_dehaze": 2.0, "mini_inpaint": 1.0}
 

@@ -1,4 +1,4 @@
-"""Train VIDiff: `python -m vidiff_model.train --config CONFIG.yaml` (see configs/train/ and the README).
+"""Train VIDiff: `python -m vidiff_model.train --config CONFIG.yaml` (see configs/train/ and docs/training.md).
 
 Runs one process as it is, or many under `accelerate launch` / `torchrun`. Re-running the same command
 resumes from the last complete checkpoint in `output_dir`.
