@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from comfy_harness import API_ALL, ROOT, UI
-from test_browser import ARTIFACTS, page  # noqa: F401  (the browser fixture)
+from test_browser import ARTIFACTS, _close_dialogs, page  # noqa: F401  (the browser fixture)
 
 from vidiff_model.mini.styles import STYLES
 
@@ -176,8 +176,38 @@ def test_template_cards_show_their_pictures(server, page):  # noqa: F811
         assert image.is_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "template_cards.png"))
-    page.keyboard.press("Escape")
-    page.wait_for_function("() => !document.querySelector('.p-dialog-mask')", timeout=10_000)
+    dialog.locator("button:has(i.pi-times)").first.click()  # the browser's close button
+    _close_dialogs(page)
+
+
+def test_missing_models_dialog_names_every_file_with_its_folder_and_link(page, tmp_path):  # noqa: F811
+    """Opened on a ComfyUI without the full-size files, a template's Missing Models dialog lists every file its
+    loaders name (their `properties.models`), as folder / file, with a link: the download, or for the built VIDiff
+    file the page on building it."""
+    from comfy_harness import ComfyServer
+
+    bare = ComfyServer(tmp_path / "bare").start()
+    try:
+        bare.post("/settings/Comfy.TutorialCompleted", True)
+        other = page.context.browser.new_page(viewport={"width": 1600, "height": 1000})
+        other.goto(bare.url)
+        other.wait_for_function("() => window.app && !!LiteGraph.registered_node_types['VIDiffSampler']",
+                                timeout=120_000)
+        for name in ("vidiff_dehaze", "vidiff_style_image"):
+            other.evaluate("async (wf) => { await app.loadGraphData(wf); }", UI[name])
+            dialog = other.locator(".p-dialog:has(.comfy-missing-models)")
+            dialog.wait_for(timeout=20_000)
+            text = dialog.inner_text()
+            expected = [m for n in UI[name]["nodes"] for m in n["properties"].get("models", [])]
+            assert len(expected) >= 2, name
+            for model in expected:
+                assert f"{model['directory']} / {model['name']}" in text, (name, model, text)
+            other.screenshot(path=str(ARTIFACTS / f"missing_models_{name}.png"))
+            other.keyboard.press("Escape")
+            dialog.wait_for(state="detached", timeout=10_000)
+        other.close()
+    finally:
+        bare.stop()
 
 
 def test_every_workflow_saves_through_nodes_that_embed_the_graph(server):
