@@ -22,20 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ..training import synthetic
-from ..training.templates import RESTORATION_TASKS, instructions  # noqa: F401  (the presets, re-exported)
+from ..training.templates import RESTORATION_TASKS, instructions, preset_tasks  # noqa: F401  (re-exported)
 from ..video_ops import cut_holes
 
 CHUNK = 16  # frames sharing one degradation draw (a training window never crosses chunks)
 
 
-def style_names() -> tuple[str, ...]:
-    from .styles import STYLES
-
-    return tuple(STYLES)
-
-
-def mini_tasks() -> tuple[str, ...]:
-    return RESTORATION_TASKS + tuple(f"style:{s}" for s in style_names())
+mini_tasks = preset_tasks  # the restorations, then style:NAME per style
 
 
 def defocus_blur(frames: torch.Tensor, radius: float) -> torch.Tensor:

@@ -38,12 +38,9 @@ def _prepare(prompt: Prompt, args: argparse.Namespace, client: ComfyClient, vide
 def cmd_run(args: argparse.Namespace) -> int:
     prompt = load_workflow(resolve_workflow(args.workflow))  # a UI workflow or a bad --video: refused up front
     video = check_video(args.video) if args.video else None
-    node = None
     if video is not None and takes_own_footage(prompt):  # a vidiff-mini template: the sample clip swapped out
         prompt = use_own_video(prompt, args.workflow, video.name)
-        node = next(i for i, n in prompt.items() if n["class_type"] == "LoadVideo")
-    elif video is not None:
-        node = video_node(prompt, args.workflow, args.video_node)
+    node = video_node(prompt, args.workflow, args.video_node) if video is not None else None
     client = ComfyClient(args.server)
     prompt = _prepare(prompt, args, client, node)
     if video is not None and node is not None:
