@@ -181,3 +181,36 @@ def test_seam_measure():
     assert math.isnan(seam_report(ramp, plan_clips(12, 16, 2)).ratio)
     images = jumpy[0].permute(1, 2, 3, 0)  # (F, H, W, C)
     assert seam_report(images, clips, frame_axis=0).ratio == pytest.approx(6.0)
+
+
+class _DeviceModel(LinearModel):
+    """A model that runs where the sampler's x is, as the host's MODEL does (its conds go to its device)."""
+
+    def guided_eps(self, instruction, null_instruction, source, guidance):
+        return lambda x_in, t, sigma: 0.5 * x_in
+
+
+class _OtherDeviceSampler:
+    """A ClipSampler whose x lives on another device than the source (torch's `meta` device stands for the host's
+    GPU): one model call per clip, then a CPU result, as the host's sampler hands it back."""
+
+    def __init__(self):
+        self.devices: list[str] = []
+
+    def __call__(self, eps_fn, noise, generator, on_step=None):
+        eps = eps_fn(torch.zeros_like(noise, device="meta"), torch.tensor(500.0), 2.0)
+        self.devices.append(eps.device.type)
+        return noise
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_modes_follow_the_samplers_device(mode):
+    """What a mode keeps beside the source (the previous clip's frames and noise, the window weights) is taken to
+    the device of the sampler's x: no mix of CPU and GPU tensors halfway through a long video."""
+    sampler = _OtherDeviceSampler()
+    source = make_noise((1, 4, 14, 4, 4), seed=4).double()
+    result = translate_video(_DeviceModel(max_frames=8), source, instruction_with_shift([0.0] * 4),
+                             instruction_with_shift([0.0] * 4), sampler=sampler,
+                             long_video=LongVideoOptions(8, 3, mode), continuation=lambda n: instruction_with_shift([0.0] * 4))
+    assert sampler.devices and set(sampler.devices) == {"meta"}
+    assert result.latent.shape == source.shape and result.latent.device.type == "cpu"

@@ -22,21 +22,30 @@ from torch import nn
 
 from .config import ImageInstructionConfig, VIDiffConfig
 from .errors import InstructionError
+from .temporal import TORCH_OPS
 
 
 class ImageInstructionMLP(nn.Module):
-    """CLIP vision embedding (B, E) -> K instruction tokens (B, K, D)."""
+    """CLIP vision embedding (B, E) -> K instruction tokens (B, K, D).
 
-    def __init__(self, config: ImageInstructionConfig, token_dim: int):
+    Args:
+        ops: namespace with Linear and LayerNorm (torch's by default). A host passes layers that cast their
+            weights to each input's device and dtype (ComfyUI's `comfy.ops.manual_cast`); `follows_input` then
+            tells `encode_instruction` to run the MLP where the embedding is instead of moving it to the weights.
+    """
+
+    def __init__(self, config: ImageInstructionConfig, token_dim: int, ops=None):
         super().__init__()
         self.config = config
         self.token_dim = token_dim
+        self.follows_input = ops is not None
+        ops = ops or TORCH_OPS
         self.net = nn.Sequential(
-            nn.Linear(config.clip_embed_dim, config.hidden_dim),
+            ops.Linear(config.clip_embed_dim, config.hidden_dim),
             nn.GELU(),
-            nn.Linear(config.hidden_dim, config.num_tokens * token_dim),
+            ops.Linear(config.hidden_dim, config.num_tokens * token_dim),
         )
-        self.norm = nn.LayerNorm(token_dim)
+        self.norm = ops.LayerNorm(token_dim)
 
     def forward(self, image_embeds: torch.Tensor) -> torch.Tensor:
         tokens = self.net(image_embeds)  # (B, K*D)
@@ -116,7 +125,10 @@ def encode_instruction(config: VIDiffConfig, image_proj: nn.Module | None, text_
     image_tokens = None
     if image_embeds is not None:
         check_image_embeds(image_embeds, text_hidden.shape[0], config)
-        weight = next(image_proj.parameters())
-        tokens = image_proj(image_embeds.to(device=weight.device, dtype=weight.dtype))  # (B, K, D)
+        if getattr(image_proj, "follows_input", False):  # its weights are cast to the embedding per call
+            tokens = image_proj(image_embeds)  # (B, K, D)
+        else:
+            weight = next(image_proj.parameters())
+            tokens = image_proj(image_embeds.to(device=weight.device, dtype=weight.dtype))  # (B, K, D)
         image_tokens = tokens.to(device=device, dtype=dtype).expand(text_hidden.shape[0], -1, -1)
     return join_instruction(text_hidden.to(device=device, dtype=dtype), image_tokens, config)

@@ -51,14 +51,18 @@ def sinusoidal_table(channels: int, length: int) -> torch.Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """Adds the frame-position table; `pe` is a buffer (the file's copy is loaded over it)."""
+    """Adds the frame-position table; `pe` is a buffer (the file's copy is loaded over it).
+
+    The table follows the input's device as well as its dtype: a module holding only a buffer is one a host's
+    low-VRAM loader never moves (ComfyUI moves or casts modules with weights), so `pe` may sit on the CPU while
+    the frames are on the GPU."""
 
     def __init__(self, channels: int, max_len: int, device=None):
         super().__init__()
         self.register_buffer("pe", sinusoidal_table(channels, max_len).to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, F, C)
-        return x + self.pe[:, :x.shape[1]].to(x.dtype)
+        return x + self.pe[:, :x.shape[1]].to(device=x.device, dtype=x.dtype)
 
 
 class TemporalAttention(nn.Module):

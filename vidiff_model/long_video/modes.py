@@ -93,10 +93,12 @@ def _held_frames(eps_fn: EpsFn, held: torch.Tensor, held_noise: torch.Tensor) ->
 
     def eps(x_in: torch.Tensor, t: torch.Tensor, sigma: float) -> torch.Tensor:
         c = (1.0 + sigma**2) ** 0.5
+        # the sampler may run where the model is (the host's GPU) while the previous clip is kept on the CPU
+        held_x, noise_x = held.to(x_in.device), held_noise.to(x_in.device)
         x_model = x_in.clone()
-        x_model[:, :, :n] = (held + sigma * held_noise) / c  # the held frames, noised to this level
+        x_model[:, :, :n] = (held_x + sigma * noise_x) / c  # the held frames, noised to this level
         e = eps_fn(x_model, t, sigma).clone()
-        e[:, :, :n] = (x_in[:, :, :n] * c - held) / sigma  # so the sampler's x0 estimate is exactly `held`
+        e[:, :, :n] = (x_in[:, :, :n] * c - held_x) / sigma  # so the sampler's x0 estimate is exactly `held`
         return e
 
     return eps
@@ -126,6 +128,7 @@ def sliding_window(run: ClipRun, source: torch.Tensor, noise: torch.Tensor, clip
         total = torch.zeros_like(x_in, dtype=torch.float32)
         norm = torch.zeros(1, 1, x_in.shape[2], 1, 1, device=x_in.device)
         for w, fn, weight in zip(clips, eps_fns, weights):
+            weight = weight.to(x_in.device)  # made beside the source (CPU); the sampler's x may be on the GPU
             total[:, :, w.start:w.end] += fn(_slice(x_in, w), t, sigma).float() * weight
             norm[:, :, w.start:w.end] += weight
         return total / norm
