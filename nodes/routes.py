@@ -1,9 +1,12 @@
-"""HTTP routes for the frontend extension: the long-video plan, served by the library's planner so the
-timeline drawn on the node is exactly the clips the sampler will use."""
+"""HTTP routes: the long-video plan for the frontend extension, served by the library's planner so the timeline
+drawn on the node is exactly the clips the sampler will use; and the server's folders, so the API client can name
+a missing file by the absolute path it belongs in."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from aiohttp import web
 
@@ -28,6 +31,20 @@ async def long_video_plan(request: web.Request) -> web.Response:
     return web.json_response({"clips": [{**asdict(c), "new_start": c.new_start} for c in clips]})
 
 
+PACK_ROOT = Path(__file__).resolve().parents[1]
+
+
+async def folders(request: web.Request) -> web.Response:
+    """GET /vidiff/folders -> {"models": {folder: [absolute paths, the first where new files go]}, "input": path,
+    "pack": this pack's folder, "python": the server's interpreter (it has the pack's requirements)}."""
+    import folder_paths
+
+    models = {name: [str(Path(p).resolve()) for p in folder_paths.get_folder_paths(name)]
+              for name in folder_paths.folder_names_and_paths if name not in ("custom_nodes", "configs")}
+    return web.json_response({"models": models, "input": str(Path(folder_paths.get_input_directory()).resolve()),
+                              "pack": str(PACK_ROOT), "python": sys.executable})
+
+
 def register_routes() -> None:
     try:
         from server import PromptServer
@@ -35,3 +52,4 @@ def register_routes() -> None:
         return
     if PromptServer.instance is not None:
         PromptServer.instance.routes.get("/vidiff/plan")(long_video_plan)
+        PromptServer.instance.routes.get("/vidiff/folders")(folders)

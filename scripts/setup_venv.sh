@@ -17,7 +17,8 @@ stamp=.venv/.vidiff-deps
 want="$(cat requirements-dev.txt requirements.txt scripts/setup_venv.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.1"
+  # the torch, torchvision and torchaudio pins of requirements-dev.txt, as one set
+  .venv/bin/python -m pip install -q $(grep -E '^torch(vision|audio)?==' requirements-dev.txt)
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi

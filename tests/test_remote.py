@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from comfy_harness import API_ALL, ROOT, ComfyServer, _free_port, write_video
+from comfy_harness import API_ALL, ROOT, ComfyServer, _free_port, comfyui_path, write_video
 from remote_harness import JOB_WORKFLOW, cli, cli_popen, job_args, sha, write_videos
 
 JOB = json.loads(JOB_WORKFLOW.read_text())
@@ -110,10 +110,12 @@ def test_missing_files_are_named_at_once_before_queueing(tmp_path):
         out = cli("run", "--server", bare.url, "--workflow", "style_image", "--video", str(video),
                   "--out", str(tmp_path / "out"))
         assert out.returncode == 2 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr, out.stderr
-        for needle in ("needs 5 files", "models/text_encoders/clip_l.safetensors",
-                       "models/vae/vae-ft-mse-840000-ema-pruned.safetensors",
-                       "models/clip_vision/clip-vit-large-patch14.safetensors", "models/vidiff/vidiff_sd15.safetensors",
-                       "made, not downloaded: python -m vidiff_model build", "input/vidiff_style.png",
+        comfy = comfyui_path().resolve()  # absolute paths; the server's own models folders come first
+        for needle in ("needs 5 files", "the server's folders", f"{comfy}/models/text_encoders/clip_l.safetensors",
+                       f"{comfy}/models/vae/vae-ft-mse-840000-ema-pruned.safetensors",
+                       f"{comfy}/models/clip_vision/clip-vit-large-patch14.safetensors",
+                       f"{comfy}/models/vidiff/vidiff_sd15.safetensors", f"{bare.workdir.resolve()}/input/vidiff_style.png",
+                       f"made, not downloaded: cd {ROOT} && ", " -m vidiff_model build --unet ",
                        "https://huggingface.co/stabilityai/sd-vae-ft-mse-original"):
             assert needle in out.stderr, out.stderr
         assert bare.get("/history") == {} and not (bare.workdir / "input" / video.name).exists()  # nothing sent

@@ -98,6 +98,10 @@ def identify(shapes: dict[str, tuple], metadata: dict[str, str] | None = None) -
         return FileKind("lora", "a LoRA (low-rank adapter weights), not a full model")
     if any(k.startswith(p) for k in keys for p in ("control_model.", "input_hint_block.", "controlnet_cond_embedding.")):
         return FileKind("controlnet", "a ControlNet")
+    if any(k.startswith("taesd_encoder.") for k in keys) and any(k.startswith("taesd_decoder.") for k in keys):
+        scaled = "vae_scale" in shapes and "vae_shift" in shapes
+        return FileKind("taesd", "a TAESD tiny autoencoder in ComfyUI's one-file layout (taesd_encoder, taesd_decoder"
+                        + (", vae_scale, vae_shift" if scaled else "") + "), for the host's Load VAE")
     if "encoder.conv_in.weight" in shapes and any(k.startswith("decoder.") for k in keys):
         return FileKind("vae", "a VAE (autoencoder), not a UNet or motion module")
     if any(k.startswith(p) for k in keys for p in ("vision_model.", "visual.")):

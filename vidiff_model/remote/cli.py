@@ -31,7 +31,8 @@ def _prepare(prompt: Prompt, args: argparse.Namespace, client: ComfyClient, vide
     the server is known to have every file it names (all missing ones in one error; the --video slot aside)."""
     prompt = apply_assignments(prompt, [parse_assignment(text) for text in args.set], client.input_names)
     client.check()
-    check_files(prompt, client.input_options, args.workflow, ignore={video_node_id} if video_node_id else set())
+    check_files(prompt, client.input_options, args.workflow, ignore={video_node_id} if video_node_id else set(),
+                folders=client.folders)
     return prompt
 
 

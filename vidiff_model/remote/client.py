@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptFailed, RemoteError, ServerUnavailable
-from .model_files import combo_options
+from .model_files import ServerFolders, combo_options
 from .progress import ProgressLine
 from .workflow import Prompt, describe
 
@@ -102,6 +102,21 @@ class ComfyClient:
     def input_options(self, class_type: str, name: str) -> list[str] | None:
         """The server's choices for a list input (the files a loader offers); None for other inputs."""
         return combo_options((self.input_specs(class_type) or {}).get(name))
+
+    def folders(self) -> ServerFolders | None:
+        """Where the server keeps its files: the pack's GET /vidiff/folders (model folders, input folder, the pack's
+        folder, the server's Python), or the host's GET /experiment/models (model folders only); None if neither."""
+        status, data = self.request("/vidiff/folders")
+        try:
+            if status == 200:
+                found = json.loads(data)
+                return ServerFolders(found["models"], found["input"], found["pack"], found["python"])
+            status, data = self.request("/experiment/models")
+            if status == 200:
+                return ServerFolders({f["name"]: f["folders"] for f in json.loads(data)})
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+        return None
 
     def upload(self, path: Path) -> str:
         """Uploads a file into the server's input folder (POST /upload/image takes any file); returns its name

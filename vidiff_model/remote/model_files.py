@@ -8,8 +8,9 @@ where a person downloads a file; nothing here fetches them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from .errors import UsageError
 from .workflow import Prompt, describe
@@ -22,27 +23,60 @@ class Source:
 
     directory: str
     url: str = ""
-    make: str = ""
+    make: tuple = ()  # a `python` command's arguments, (folder, file) for a file in a models folder
     note: str = ""
     ships: bool = False
+    megabytes: int = 0  # the published file's size, where it is known
 
-    def how(self) -> str:
+    def how(self, folders: "ServerFolders | None" = None) -> str:
         if self.ships:
             return "ships with the pack (restart ComfyUI with the pack installed; see its README)"
         if self.make:
-            return f"made, not downloaded: {self.make}" + (f" ({self.note})" if self.note else "")
+            command = (folders or ServerFolders()).command(self.make)
+            return f"made, not downloaded: {command}" + (f" ({self.note})" if self.note else "")
         return f"download {self.url}" + (f" ({self.note})" if self.note else "")
 
 
+@dataclass(frozen=True)
+class ServerFolders:
+    """Where a server keeps its files (GET /vidiff/folders, the pack's route; or only the model folders, from the
+    host's GET /experiment/models): absolute paths, the first of a folder's paths being where new files go.
+    Empty: unknown, and paths are named relative to the ComfyUI folder."""
+
+    models: dict[str, list[str]] = field(default_factory=dict)
+    input: str = ""
+    pack: str = ""  # the pack's folder on the server
+    python: str = ""  # the server's interpreter, which has the pack's requirements
+
+    def model_dir(self, folder: str) -> str:
+        return (self.models.get(folder) or [f"models/{folder}"])[0]
+
+    def input_dir(self) -> str:
+        return self.input or "input"
+
+    def command(self, args: tuple) -> str:
+        """A `python -m vidiff_model ...` command line that runs as printed: in the pack's folder, with the
+        server's Python, on the server's folders (a (folder, file) argument is that file's path there)."""
+        paths = [f"{self.model_dir(a[0])}/{a[1]}" if isinstance(a, tuple) else a for a in args]
+        line = shlex.join([self.python or "python", *paths])
+        if self.pack:
+            return f"cd {shlex.quote(self.pack)} && {line}"
+        return f"{line} (in the pack's folder, with the Python that runs ComfyUI)"
+
+
 REPOSITORY = "https://github.com/vidiff-comfyui/ComfyUI-VIDiff"  # pyproject.toml's [project.urls]
-BUILD = ("python -m vidiff_model build --unet models/checkpoints/instruct-pix2pix-00-22000.safetensors "
-         "--motion-module models/animatediff_models/mm_sd_v15_v2.ckpt --image-tokens 4 "
-         "--out models/vidiff/vidiff_sd15.safetensors")
+MOTION_MODULE = "mm_sd15_v2.safetensors"  # AnimateDiff v2 as fp16 safetensors, which the Missing Models dialog fetches
+BUILD = ("-m", "vidiff_model", "build", "--unet", ("checkpoints", "instruct-pix2pix-00-22000.safetensors"),
+         "--motion-module", ("animatediff_models", MOTION_MODULE), "--image-tokens", "4",
+         "--out", ("vidiff", "vidiff_sd15.safetensors"))
 SOURCES: dict[str, Source] = {
     "instruct-pix2pix-00-22000.safetensors": Source(
         "checkpoints", "https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/"
-                       "instruct-pix2pix-00-22000.safetensors"),
-    "mm_sd_v15_v2.ckpt": Source(
+                       "instruct-pix2pix-00-22000.safetensors", megabytes=7700),
+    MOTION_MODULE: Source(  # guoyww's mm_sd_v15_v2.ckpt as fp16 safetensors, original layout (pos_encoder.pe kept)
+        "animatediff_models", "https://huggingface.co/conrevo/AnimateDiff-A1111/resolve/main/motion_module/"
+                              + MOTION_MODULE, megabytes=909),
+    "mm_sd_v15_v2.ckpt": Source(  # the same module as first published (fp32): read too, for those who have it
         "animatediff_models", "https://huggingface.co/guoyww/animatediff/resolve/main/mm_sd_v15_v2.ckpt"),
     "clip_l.safetensors": Source(
         "text_encoders", "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"),
@@ -86,13 +120,16 @@ def combo_options(spec: Any) -> list[str] | None:
     return None
 
 
-def missing_files(prompt: Prompt, options: Any, ignore: set[str] = frozenset()) -> list[str]:
+def missing_files(prompt: Prompt, options: Any, ignore: set[str] = frozenset(),
+                  folders: ServerFolders | None = None) -> list[str]:
     """One line per file the workflow names and the server does not list: where it goes and how to get it.
 
     Args:
         options: (class_type, input) -> the server's choices for that input (None: not a list input).
         ignore: node ids not checked (the LoadVideo a --video will fill).
+        folders: the server's folders, to name absolute paths (None: relative to the ComfyUI folder).
     """
+    folders = folders or ServerFolders()
     lines = []
     for node_id, node in prompt.items():
         if node_id in ignore:
@@ -107,22 +144,27 @@ def missing_files(prompt: Prompt, options: Any, ignore: set[str] = frozenset()) 
                 continue
             where = f"node {describe(prompt, node_id)}, {name}"
             if key in INPUT_LOADERS:
-                lines.append(f"input/{value} ({where}): an input file: put it in ComfyUI's input folder"
-                             + (", or pass --video FILE" if kind == "LoadVideo" else ""))
+                lines.append(f"{folders.input_dir()}/{value} ({where}): an input file: put it in ComfyUI's input "
+                             "folder" + (", or pass --video FILE" if kind == "LoadVideo" else ""))
                 continue
             source = SOURCES.get(value)
             folder = source.directory if source else LOADER_FOLDERS[key]
-            how = source.how() if source else "not a file the pack knows: pick one the server lists"
-            lines.append(f"models/{folder}/{value} ({where}): {how}")
+            how = source.how(folders) if source else "not a file the pack knows: pick one the server lists"
+            lines.append(f"{folders.model_dir(folder)}/{value} ({where}): {how}")
     return lines
 
 
-def check_files(prompt: Prompt, options: Any, workflow: str, ignore: set[str] = frozenset()) -> None:
-    """Raises one UsageError naming every missing file (see missing_files), or returns."""
-    lines = missing_files(prompt, options, ignore)
-    if lines:
-        raise UsageError(f"{workflow} needs {len(lines)} file{'s' if len(lines) > 1 else ''} the server does not "
-                         "have (ComfyUI folders; restart or refresh after adding them):\n  " + "\n  ".join(lines))
+def check_files(prompt: Prompt, options: Any, workflow: str, ignore: set[str] = frozenset(),
+                folders: Callable[[], ServerFolders | None] = lambda: None) -> None:
+    """Raises one UsageError naming every missing file (see missing_files), or returns. `folders` is asked only
+    when a file is missing."""
+    if not missing_files(prompt, options, ignore):
+        return
+    where = folders()
+    lines = missing_files(prompt, options, ignore, where)
+    place = "the server's folders" if where and where.models else "paths relative to the ComfyUI folder"
+    raise UsageError(f"{workflow} needs {len(lines)} file{'s' if len(lines) > 1 else ''} the server does not have "
+                     f"({place}; restart or refresh after adding them):\n  " + "\n  ".join(lines))
 
 
 def template_models(class_type: str, inputs: dict) -> list[dict]:
