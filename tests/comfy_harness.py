@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_FILES = {
     "vidiff": "vidiff_sd15.safetensors",
     "checkpoints": "instruct-pix2pix-00-22000.safetensors",
-    "animatediff_models": "mm_sd_v15_v2.ckpt",
+    "animatediff_models": "mm_sd15_v2.safetensors",  # AnimateDiff v2, fp16 (the dialog downloads .safetensors)
     "text_encoders": "clip_l.safetensors",
     "vae": "vae-ft-mse-840000-ema-pruned.safetensors",
     "clip_vision": "clip-vit-large-patch14.safetensors",

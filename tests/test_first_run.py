@@ -1,0 +1,129 @@
+"""What a new user meets first, read from the files (no server, no network): the Missing Models dialog of every
+offered template can download each file it lists, the README installs the pack as it can be installed today, the
+torch pins agree, the client names a missing file by the server's absolute path (and a build command that runs as
+printed), and `python -m vidiff_model info` knows every file the pack ships."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import tomllib
+from urllib.parse import urlparse
+
+import pytest
+from comfy_harness import API_ALL, MODEL_FILES, ROOT, UI
+from fixture_files import motion_module_shapes
+
+from vidiff_model.checkpoints import TensorFile, identify
+from vidiff_model.remote.model_files import SOURCES, ServerFolders, missing_files
+
+# What comfyui-frontend-package 1.32.9's Missing Models dialog downloads (MissingModelsWarning): a name with one
+# of these suffixes, from a URL starting with one of these hosts; anything else it shows in red.
+DIALOG_SUFFIXES = (".safetensors", ".sft")
+DIALOG_HOSTS = ("huggingface.co", "civitai.com")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(UI))
+def test_the_missing_models_dialog_can_download_every_file_an_offered_template_lists(name):
+    for node in UI[name]["nodes"]:
+        for model in node["properties"].get("models", []):
+            where = f"{name}: node {node['id']} ({node['type']}) lists {model['name']}"
+            assert model["name"].endswith(DIALOG_SUFFIXES), f"{where}: the dialog downloads only {DIALOG_SUFFIXES}"
+            url = urlparse(model["url"])
+            assert url.scheme == "https" and url.hostname in DIALOG_HOSTS, f"{where} from {model['url']}"
+            assert url.path.endswith(DIALOG_SUFFIXES), f"{where}: {model['url']} is not a weight file's download"
+            assert model["name"] in node["widgets_values"], f"{where}: the dialog matches the widget's value"
+
+
+def test_full_size_templates_load_the_safetensors_motion_module():
+    name = MODEL_FILES["animatediff_models"]
+    source = SOURCES[name]
+    assert name.endswith(".safetensors") and source.directory == "animatediff_models"
+    assert source.url == "https://huggingface.co/conrevo/AnimateDiff-A1111/resolve/main/motion_module/" + name
+    # the published file is 909 MB: exactly the original-layout v2 tensors, pos_encoder.pe tables included, in
+    # fp16, which the test server's fixture (fixture_files.motion_module_tensors) writes under this name
+    size = sum(math.prod(s) for s in motion_module_shapes("v2").values()) * 2
+    assert round(size / 1e6) == source.megabytes == 909
+    assert SOURCES["mm_sd_v15_v2.ckpt"].directory == "animatediff_models"  # the first published file still works
+    used = {m["name"] for w in UI.values() for n in w["nodes"] for m in n["properties"].get("models", [])}
+    assert name in used and "mm_sd_v15_v2.ckpt" not in used
+
+
+def test_readme_installs_the_pack_as_it_can_be_installed_today():
+    assert "ComfyUI Manager: search" not in README  # not published yet
+    assert "cd ComfyUI/custom_nodes && git clone https://github.com/vidiff-comfyui/ComfyUI-VIDiff" in README
+    comfy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    icon = re.fullmatch(r"https://raw\.githubusercontent\.com/vidiff-comfyui/ComfyUI-VIDiff/main/(.+)", comfy["Icon"])
+    assert icon, comfy["Icon"]
+    from PIL import Image
+
+    with Image.open(ROOT / icon[1]) as im:  # the registry shows it square, at most 400 px
+        assert im.width == im.height <= 400, im.size
+
+
+def test_readme_own_footage_in_the_ui_bypasses_the_degradation():
+    steps = README.split("### In the UI", 1)[1].split("\n## ", 1)[0]
+    for needle in ("LoadVideo", "GetVideoComponents", "128 × 128", "length 16", "bypass VIDiff Degrade Video",
+                   "Ctrl+B", "VIDiff Video Metrics"):
+        assert needle in steps, needle
+
+
+def test_torch_pins_agree_between_requirements_scripts_readme_and_venv():
+    import torch
+
+    pins = dict(re.findall(r"^(torch|torchvision|torchaudio)==(\S+)$", (ROOT / "requirements-dev.txt").read_text(),
+                           flags=re.M))
+    assert set(pins) == {"torch", "torchvision", "torchaudio"}, pins
+    setup = (ROOT / "scripts" / "setup_venv.sh").read_text()
+    assert "grep -E '^torch(vision|audio)?==' requirements-dev.txt" in setup  # installs those very lines
+    assert not re.search(r"install[^\n]*\btorch==", setup), "a second torch pin in setup_venv.sh"
+    said = re.search(r"installs torch (\S+) \+ torchvision (\S+) .*?torchaudio (\S+)", README, flags=re.S)
+    assert said and said.groups() == (pins["torch"], pins["torchvision"], pins["torchaudio"]), said
+    assert torch.__version__.split("+")[0] == pins["torch"]
+
+
+def _shipped() -> dict[str, tuple[dict, dict]]:
+    """Every weight file of the pack's models/ (name -> shapes, metadata); the text encoder, generated at first
+    start, from the layout it is generated in."""
+    from vidiff_model.mini.text_encoder import clip_l_layout
+
+    files = {p.name: (TensorFile(p).shapes, TensorFile(p).metadata) for p in (ROOT / "models").rglob("*.safetensors")}
+    files["vidiff_mini_clip_l.safetensors"] = ({k: shape for k, (shape, _, _) in clip_l_layout().items()}, {})
+    return files
+
+
+def test_info_recognises_every_file_the_pack_ships():
+    kinds = {name: identify(shapes, metadata).kind for name, (shapes, metadata) in _shipped().items()}
+    assert kinds["vidiff_mini.safetensors"] == "vidiff"
+    assert kinds["vidiff_mini_vae.safetensors"] == "taesd"
+    assert kinds["vidiff_mini_clip_l.safetensors"] == "clip_text"
+    assert "unknown" not in kinds.values(), kinds
+    files = sorted((ROOT / "models").rglob("*.safetensors"))
+    out = subprocess.run([sys.executable, "-m", "vidiff_model", "info", *map(str, files)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "no known model format" not in out.stdout, out.stdout + out.stderr
+    assert "a TAESD tiny autoencoder" in out.stdout and "a VIDiff checkpoint" in out.stdout
+
+
+def test_missing_files_are_named_by_the_servers_absolute_folders_with_a_build_command_that_runs(tmp_path):
+    comfy = tmp_path / "Comfy UI"  # a space: the command quotes its paths
+    folders = ServerFolders({f: [str(comfy / "models" / f), "/elsewhere"] for f in
+                             ("checkpoints", "animatediff_models", "vidiff", "vae", "text_encoders", "clip_vision")},
+                            str(comfy / "input"), str(ROOT), sys.executable)
+    lines = missing_files(API_ALL["style_image"], lambda kind, name: [], folders=folders)
+    assert len(lines) == 6 and all(line.startswith(str(comfy) + "/") for line in lines), lines
+    assert f"{comfy}/models/vae/vae-ft-mse-840000-ema-pruned.safetensors (node" in "\n".join(lines)
+    assert f"{comfy}/input/vidiff_style.png (node" in "\n".join(lines)
+    build = next(line for line in lines if "/vidiff_sd15.safetensors (" in line)
+    command = build.split("made, not downloaded: ", 1)[1].split(" (--image-tokens starts", 1)[0]
+    assert command.startswith(f"cd {ROOT} && {sys.executable} -m vidiff_model build --unet "), command
+    # run as printed, from elsewhere: it reaches the build, which names the first part it lacks, where it belongs
+    out = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    missing = comfy / "models" / "checkpoints" / "instruct-pix2pix-00-22000.safetensors"
+    assert out.returncode == 2 and out.stderr.strip() == f"error: {missing}: no such file", out.stderr
+    relative = missing_files(API_ALL["style_image"], lambda kind, name: [])  # a server that names no folders
+    assert "models/checkpoints/instruct-pix2pix-00-22000.safetensors --motion-module" in "\n".join(relative)
