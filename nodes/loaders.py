@@ -6,6 +6,7 @@ from __future__ import annotations
 import folder_paths
 from comfy_api.latest import io
 
+import comfy.ops
 import comfy.sd
 import torch
 
@@ -69,7 +70,10 @@ def load_vidiff_model(path: str, name: str, weight_dtype: str = "auto", beta_sch
                             name="model_name")
     image_proj = None
     if config.image_instruction is not None:
-        image_proj = ImageInstructionMLP(config.image_instruction, config.unet.cross_attention_dim)
+        # host layers casting their weights to each input (device and dtype): the MLP runs where the CLIP vision
+        # embedding is, whatever the host did with memory
+        image_proj = ImageInstructionMLP(config.image_instruction, config.unet.cross_attention_dim,
+                                         ops=comfy.ops.manual_cast)
         image_proj.load_state_dict({k: v.float() for k, v in parts.image_proj.items()})
         image_proj.eval().requires_grad_(False)
     attachment = VIDiffAttachment(name=name, version="vidiff", config=config, image_proj=image_proj)

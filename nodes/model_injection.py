@@ -18,6 +18,7 @@ A clone of the host's ModelPatcher gets:
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 
 import comfy.ops
@@ -221,7 +222,7 @@ def add_temporal_layers(model, modules: dict[str, dict[str, torch.Tensor]], atta
             temporal.load_state_dict(tensors, strict=True)
         except RuntimeError as e:
             raise CheckpointError(path, f"{name}: {str(e).splitlines()[0]}") from None
-        added += sum(t.numel() * t.element_size() for t in temporal.state_dict().values())
+        added += module_bytes(temporal)
         clone.add_object_patch(f"diffusion_model.{block_path}", _with_temporal(block, after_child, temporal))
     if unet_config.spatial_norm == "clip":
         _add_clip_norms(clone, unet, attachment.frames)
@@ -231,10 +232,23 @@ def add_temporal_layers(model, modules: dict[str, dict[str, torch.Tensor]], atta
     clone.add_object_patch("model_sampling", model_sampling(attachment.config.beta_schedule,
                                                             clone.get_model_object("model_sampling")))
     clone.set_attachments(ATTACHMENT, attachment)
-    # The host sizes a model once, from its modules before object patches: count the temporal layers in,
-    # so its memory manager frees (or offloads) room for them too.
-    clone.size = model.model_size() + added
+    # The host sizes a model once, from its modules before object patches: count the temporal layers (and the
+    # image MLP) in, so its memory manager frees (or offloads) room for them too. Clones, LoRA and other patches
+    # copy this size.
+    clone.size = model.model_size() + added + module_bytes(attachment.image_proj)
+    # New weights, new identity: the host skips loading a clone whose base is already fully loaded with the same
+    # `patches_uuid` (ModelPatcher.partially_load returns early), which would leave the temporal layers on the
+    # offload device with nothing casting them. A fresh uuid makes it unload and load the clone whole, as it does
+    # for a LoRA.
+    clone.patches_uuid = uuid.uuid4()
     return clone
+
+
+def module_bytes(module: torch.nn.Module | None) -> int:
+    """Bytes of a module's weights and buffers, as the host counts a model (comfy.model_management.module_size)."""
+    if module is None:
+        return 0
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
 
 
 def _add_clip_norms(clone, unet: UNetModel, count: FrameCount) -> None:

@@ -4,15 +4,9 @@ was, and the errors a user can cause. Tiny real-layout fixture files, fp32, 3 Eu
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from host_process import run_host_script
 
-ROOT = Path(__file__).resolve().parents[1]
 PARITY = 1e-5  # relative L2 of the latents after 3 steps, host path against the library path (fp32)
 
 pytestmark = pytest.mark.comfyui
@@ -20,16 +14,7 @@ pytestmark = pytest.mark.comfyui
 
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory):
-    from comfy_harness import comfyui_path
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "host_checks.py"), str(tmp_path_factory.mktemp("host"))],
-                         cwd=comfyui_path(), env=env, capture_output=True, text=True, timeout=1800)
-    assert out.returncode == 0, out.stderr[-3000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
-    for name, result in results.items():
-        assert "crashed" not in result, f"{name}:\n{result['crashed']}"
-    return results
+    return run_host_script("host_checks.py", tmp_path_factory.mktemp("host"))
 
 
 @pytest.mark.parametrize("version", ["v1", "v2", "v3"])
