@@ -1,6 +1,7 @@
 """HTTP routes: the long-video plan for the frontend extension, served by the library's planner so the timeline
-drawn on the node is exactly the clips the sampler will use; and the server's folders, so the API client can name
-a missing file by the absolute path it belongs in."""
+drawn on the node is exactly the clips the sampler will use; what each template does and needs, for the template
+browser's cards; and the server's folders, so the API client can name a missing file by the absolute path it
+belongs in."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from ..vidiff_model import VIDiffError
 from ..vidiff_model.long_video import plan_clips
+from ..vidiff_model.remote.templates import TEMPLATES
 
 MAX_PLAN_FRAMES = 100_000
 
@@ -45,6 +47,13 @@ async def folders(request: web.Request) -> web.Response:
                               "pack": str(PACK_ROOT), "python": sys.executable})
 
 
+async def templates(request: web.Request) -> web.Response:
+    """GET /vidiff/templates -> {"vidiff_<name>": {title, does, needs, badge, runs_on_cpu}}: what each template does
+    and needs, for the template browser's cards (web/vidiff_templates.js); the frontend itself knows only names."""
+    return web.json_response({f"vidiff_{name}": {"title": t.title, "does": t.does, "needs": t.needs, "badge": t.badge,
+                                                 "runs_on_cpu": t.runs_on_cpu} for name, t in TEMPLATES.items()})
+
+
 def register_routes() -> None:
     try:
         from server import PromptServer
@@ -53,3 +62,4 @@ def register_routes() -> None:
     if PromptServer.instance is not None:
         PromptServer.instance.routes.get("/vidiff/plan")(long_video_plan)
         PromptServer.instance.routes.get("/vidiff/folders")(folders)
+        PromptServer.instance.routes.get("/vidiff/templates")(templates)

@@ -35,18 +35,20 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from vidiff_model.metrics.distortion import mean_finite, psnr_per_frame, ssim_per_frame  # noqa: E402
 from vidiff_model.mini import SAMPLE_CLIP  # noqa: E402
+from vidiff_model.remote.templates import template  # noqa: E402
 from vidiff_model.video_io import read_video  # noqa: E402
 
 OFFER_MARGIN_DB = 1.0
 RESULTS = ROOT / "bench" / "results" / "template_cards.json"
 DEMO = ROOT / "docs" / "media" / "vidiff_mini_demo.webp"
 DOWNLOADS = ROOT / ".cache" / "template_cards"  # each run's saved files, so --redraw needs no model run
-TILE = 240  # px per frame on a card: 2 × 2 frames under a title band, near square as the browser's cards are
+# A card is square: the browser (comfyui-frontend-package 1.32.9) shows it in a square box, `object-contain` up to
+# 256 px high, and crops whatever is taller than wide (a 480 × 544 card lost its title band's top at 196 px wide).
+CARD = 480
+BAND = 96  # the title and the badge (what the template needs), over 2 × 2 frames
+TILE_W, TILE_H = CARD // 2, (CARD - BAND) // 2  # a frame, centre-cropped to 5:4
+BADGE_COLOURS = {True: (31, 122, 58), False: (138, 90, 0)}  # runs on CPU: green; needs downloads and a GPU: amber
 DEMO_TILE = 128
-TITLES = {"recolor": "Recolor", "dehaze": "Dehaze", "deblur": "Deblur", "inpaint": "Inpaint",
-          "segmentation": "Segment by text", "style_text": "Style from text", "style_image": "Style from an image",
-          "long_video": "Long video", "compare_guidance": "Compare settings", "style_sketch": "Sketch style",
-          "style_watercolor": "Watercolor style", "style_sepia": "Sepia style", "style_cartoon": "Cartoon style"}
 
 
 def mini_workflows() -> dict[str, Path]:
@@ -134,8 +136,11 @@ def run_minis(url: str | None, only: list[str]) -> tuple[dict, dict]:
 
 
 # -- pictures ----------------------------------------------------------------------------------------------------
-def to_image(frame: torch.Tensor, side: int = TILE) -> Image.Image:
-    return Image.fromarray((frame.clamp(0, 1) * 255).round().byte().numpy()).resize((side, side), Image.LANCZOS)
+def to_image(frame: torch.Tensor, side: int = DEMO_TILE, height: int | None = None) -> Image.Image:
+    """A frame at side × side, or side × height centre-cropped from it."""
+    image = Image.fromarray((frame.clamp(0, 1) * 255).round().byte().numpy()).resize((side, side), Image.LANCZOS)
+    top = (side - (height or side)) // 2
+    return image.crop((0, top, side, top + (height or side)))
 
 
 def label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int = 20) -> None:
@@ -145,17 +150,23 @@ def label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int =
     draw.text(xy, text, fill=(255, 255, 255), font=font)
 
 
-def card(title: str, subtitle: str, rows: list[tuple[str, torch.Tensor]], path: Path) -> None:
-    """A title band over two rows of two frames (first and last of each row's video), each row labelled."""
-    band = 64
-    image = Image.new("RGB", (2 * TILE, band + 2 * TILE), (24, 24, 28))
+def card(name: str, rows: list[tuple[str, torch.Tensor]], path: Path) -> None:
+    """A square card: the template's title and badge (green: runs on CPU; amber: what it needs) over two rows of
+    two frames (first and last of each row's video), each row labelled."""
+    info = template(name)
+    image = Image.new("RGB", (CARD, CARD), (24, 24, 28))
     draw = ImageDraw.Draw(image)
-    draw.text((10, 6), title, fill=(255, 255, 255), font=ImageFont.load_default(size=28))
-    draw.text((10, 40), subtitle, fill=(200, 200, 200), font=ImageFont.load_default(size=16))
-    for r, (name, video) in enumerate(rows):
+    draw.text((12, 8), info.title, fill=(255, 255, 255), font=ImageFont.load_default(size=34))
+    font = ImageFont.load_default(size=25)
+    box = draw.textbbox((22, 56), info.badge, font=font)
+    draw.rounded_rectangle((box[0] - 10, box[1] - 6, box[2] + 10, box[3] + 6), radius=8,
+                           fill=BADGE_COLOURS[info.runs_on_cpu])
+    draw.text((22, 56), info.badge, fill=(255, 255, 255), font=font)
+    assert box[2] + 10 <= CARD and draw.textbbox((12, 8), info.title, font=ImageFont.load_default(size=34))[2] <= CARD
+    for r, (label_text, video) in enumerate(rows):
         for c, i in enumerate((0, len(video) - 1)):
-            image.paste(to_image(video[i]), (c * TILE, band + r * TILE))
-        label(draw, (8, band + r * TILE + 8), name)
+            image.paste(to_image(video[i], TILE_W, TILE_H), (c * TILE_W, BAND + r * TILE_H))
+        label(draw, (8, BAND + r * TILE_H + 8), label_text)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, quality=88)
 
@@ -179,14 +190,14 @@ def full_size_cards() -> None:
     """A picture of the task for each full-size template: the sample clip as its input, and a classical stand-in
     for what it asks (the clean clip, a style filter), labelled as such, not as a model's output."""
     clean = read_video(SAMPLE_CLIP)[:16]
-    for path in sorted((ROOT / "workflows" / "api").glob("*.json")):
-        if path.stem.startswith("mini_"):
-            continue
-        inp, goal = task_input(path.stem, clean)
-        rows = [("input", inp[:8]), ("asked for (not a result)", goal)] if goal is not None else [
-            ("input", inp[:8]), ("input", inp[8:])]
-        card(TITLES[path.stem], "full size: InstructPix2Pix + AnimateDiff, GPU", rows,
-             ROOT / "workflows" / f"vidiff_{path.stem}.jpg")
+    for folder in (ROOT / "workflows", ROOT / "workflows" / "experimental"):
+        for path in sorted((folder / "api").glob("*.json")):
+            if path.stem.startswith("mini_"):
+                continue
+            inp, goal = task_input(path.stem, clean)
+            rows = [("input", inp[:8]), ("asked for (not a result)", goal)] if goal is not None else [
+                ("input", inp[:8]), ("input", inp[8:])]
+            card(path.stem, rows, folder / f"vidiff_{path.stem}.jpg")
 
 
 def mini_cards(records: dict, frames: dict) -> None:
@@ -195,9 +206,7 @@ def mini_cards(records: dict, frames: dict) -> None:
         folder = ROOT / "workflows" if r["offered"] else ROOT / "workflows" / "experimental"
         (ROOT / "workflows" / "experimental" / f"vidiff_{name}.jpg").unlink(missing_ok=True)
         (ROOT / "workflows" / f"vidiff_{name}.jpg").unlink(missing_ok=True)
-        task = name.removeprefix("mini_")
-        subtitle = (f"vidiff-mini on a CPU: {r['result']['psnr']:.1f} dB, input {r['input']['psnr']:.1f} dB")
-        card(TITLES.get(task, task.replace("_", " ").capitalize()), subtitle, [("input", inp), ("result", out)],
+        card(name, [(f"input: {r['input']['psnr']:.1f} dB", inp), (f"result: {r['result']['psnr']:.1f} dB", out)],
              folder / f"vidiff_{name}.jpg")
 
 

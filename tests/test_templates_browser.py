@@ -153,8 +153,11 @@ def test_template_opens_whole_and_tidy(server, page, name):  # noqa: F811
 
 def test_template_cards_show_their_pictures(server, page):  # noqa: F811
     """Each card of the pack in the template browser shows its workflows/<name>.jpg (not the frontend's default
-    picture), and the experimental templates are not offered."""
+    picture) whole, not cropped by the card's square box; its description says what the template does, with what it
+    needs as the tooltip (web/vidiff_templates.js); and the experimental templates are not offered."""
     from PIL import Image
+
+    from vidiff_model.remote.templates import template
 
     page.locator(".side-tool-bar-container").get_by_role("button", name="Templates").first.click()
     dialog = page.locator(".p-dialog-mask")
@@ -174,7 +177,22 @@ def test_template_cards_show_their_pictures(server, page):  # noqa: F811
         with Image.open(ROOT / "workflows" / f"{name}.jpg") as jpg:
             assert size == list(jpg.size), (name, size)
         assert image.is_visible()
+        shown_box, box = image.bounding_box(), card.locator(".aspect-square").first.bounding_box()
+        for edge in ("x", "y"):  # the whole picture, title band included, inside the box that clips it
+            assert shown_box[edge] >= box[edge] - 0.5, (name, shown_box, box)
+        assert shown_box["y"] + shown_box["height"] <= box["y"] + box["height"] + 0.5, (name, shown_box, box)
+        description = card.locator("p").first
+        info = template(name)
+        page.wait_for_function("([el, text]) => el.textContent === text", arg=[description.element_handle(), info.does],
+                               timeout=10_000)
+        assert description.get_attribute("title") == info.description
+        lines = description.evaluate("(el) => Math.round(el.scrollHeight / parseFloat(getComputedStyle(el).lineHeight))")
+        assert lines <= 2, (name, lines)  # the card shows two lines of it
     SHOTS.mkdir(parents=True, exist_ok=True)
+    cards.first.scroll_into_view_if_needed()  # the first rows, their pictures loaded again
+    page.wait_for_function("""() => [...document.querySelectorAll("[data-testid^='template-workflow-vidiff_']")]
+        .slice(0, 4).every((c) => { const i = c.querySelector('img'); return i && i.complete && i.naturalWidth; })""",
+                           timeout=20_000)
     page.screenshot(path=str(SHOTS / "template_cards.png"))
     dialog.locator("button:has(i.pi-times)").first.click()  # the browser's close button
     _close_dialogs(page)
