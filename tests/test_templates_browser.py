@@ -11,7 +11,7 @@ import urllib.parse
 import uuid
 
 import pytest
-from comfy_harness import API_ALL, ROOT, UI
+from comfy_harness import API_ALL, ROOT, UI, UI_ALL
 from test_browser import ARTIFACTS, _close_dialogs, page  # noqa: F401  (the browser fixture)
 
 from vidiff_model.mini.styles import STYLES
@@ -212,14 +212,18 @@ def test_missing_models_dialog_names_every_file_with_its_folder_and_link(page, t
         other.wait_for_function("() => window.app && !!LiteGraph.registered_node_types['VIDiffSampler']",
                                 timeout=120_000)
         for name in ("vidiff_dehaze", "vidiff_style_image"):
-            other.evaluate("async (wf) => { await app.loadGraphData(wf); }", UI[name])
+            other.evaluate("async (wf) => { await app.loadGraphData(wf); }", UI_ALL[name])
             dialog = other.locator(".p-dialog:has(.comfy-missing-models)")
             dialog.wait_for(timeout=20_000)
             text = dialog.inner_text()
-            expected = [m for n in UI[name]["nodes"] for m in n["properties"].get("models", [])]
+            expected = [m for n in UI_ALL[name]["nodes"] for m in n["properties"].get("models", [])]
             assert len(expected) >= 2, name
             for model in expected:
                 assert f"{model['directory']} / {model['name']}" in text, (name, model, text)
+            if name in UI:  # an offered template: the dialog can download every file (no red refusal)
+                for refusal in ("Only allowed suffixes", "Download not allowed"):
+                    assert refusal not in text, (name, text)
+                assert text.count("Download") >= len(expected), text
             other.screenshot(path=str(ARTIFACTS / f"missing_models_{name}.png"))
             other.keyboard.press("Escape")
             dialog.wait_for(state="detached", timeout=10_000)
