@@ -154,5 +154,6 @@ def test_missing_files_are_named_by_the_servers_absolute_folders_with_a_build_co
     out = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     missing = comfy / "models" / "checkpoints" / "instruct-pix2pix-00-22000.safetensors"
     assert out.returncode == 2 and out.stderr.strip() == f"error: {missing}: no such file", out.stderr
+    assert (comfy / "models" / "vidiff").is_dir()  # the output's folder is made before the build: it saves there
     relative = missing_files(API_ALL["style_image"], lambda kind, name: [])  # a server that names no folders
     assert "models/checkpoints/instruct-pix2pix-00-22000.safetensors --motion-module" in "\n".join(relative)

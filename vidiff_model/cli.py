@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -38,6 +39,7 @@ def _numel(shape: tuple) -> int:
 
 def cmd_build(args: argparse.Namespace) -> None:
     start = time.perf_counter()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # e.g. models/vidiff, which ComfyUI does not create
     image = ImageInstructionConfig(num_tokens=args.image_tokens) if args.image_tokens else None
     model, report = build_vidiff_from_parts(args.unet, args.motion_module, use_ema=args.ema,
                                             dtype=DTYPES[args.dtype], image_instruction=image,
