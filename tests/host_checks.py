@@ -369,12 +369,14 @@ def check_errors(files) -> dict:
 CHECKS = {"parity": check_parity, "sampler": check_sampler, "vidiff_files": check_vidiff_files, "lora": check_lora,
           "patches": check_patches, "fp8": check_fp8, "input_unchanged": check_input_unchanged, "errors": check_errors}
 
-if __name__ == "__main__":
+def run_checks(checks: dict, only_variable: str) -> None:
+    """Writes the fixture files, runs `checks` (those named in the environment variable `only_variable`,
+    comma-separated; all when unset) and prints their figures as one JSON line; a crash is reported, not raised."""
     torch.manual_seed(0)
     parts = write_parts()
     results = {}
-    only = os.environ.get("HOST_CHECKS", "").split(",")  # e.g. HOST_CHECKS=parity,lora (all when unset)
-    for name, check in CHECKS.items():
+    only = os.environ.get(only_variable, "").split(",")
+    for name, check in checks.items():
         if only != [""] and name not in only:
             continue
         try:
@@ -382,3 +384,7 @@ if __name__ == "__main__":
         except Exception:  # noqa: BLE001 (reported to the test, which fails on it)
             results[name] = {"crashed": traceback.format_exc()[-3000:]}
     print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    run_checks(CHECKS, "HOST_CHECKS")  # e.g. HOST_CHECKS=parity,lora

@@ -18,10 +18,8 @@ tests/host_checks.py is (run by tests/test_host_memory.py; one JSON line of meas
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,7 +99,8 @@ def check_meta(files) -> dict:
                 embeds = torch.zeros(1, 768, device=META, dtype=torch.bfloat16)
                 alone["image_mlp"] = attachment.image_proj(embeds)
                 text = torch.zeros(1, 77, 768, device=META, dtype=torch.bfloat16)
-                alone["instruction"] = instruction.encode_instruction(attachment.config, attachment.image_proj, text, embeds)
+                alone["instruction"] = instruction.encode_instruction(attachment.config, attachment.image_proj, text,
+                                                                      embeds)
             out[name] = {"device": got.device.type, "shape": list(got.shape), "weight_modules": len(modules),
                          "not_cast": [n for n, _ in modules if n not in cast],
                          "temporal_cast": sum(is_vidiff(n) for n in cast),
@@ -160,11 +159,11 @@ def check_sizes(files) -> dict:
                      "loaded_model_memory": mm.LoadedModel(model).model_memory()}
     v2 = models["v2"]
     lora, _ = hc.kohya_lora()
+    lora_base = comfy.sd.load_lora_for_models(base, None, lora, 1.0, 0)[0]
     out["after"] = {"clone": v2.clone().model_size(),
                     "lora": comfy.sd.load_lora_for_models(v2, None, lora, 1.0, 0)[0].model_size(),
                     "freeu": nodes_freelunch.FreeU_V2().patch(v2, 1.3, 1.4, 0.9, 0.2)[0].model_size(),
-                    "lora_then_motion": motion.apply_motion_module(
-                        comfy.sd.load_lora_for_models(base, None, lora, 1.0, 0)[0], str(files["v2"]), "v2").model_size()}
+                    "lora_then_motion": motion.apply_motion_module(lora_base, str(files["v2"]), "v2").model_size()}
     return out
 
 
@@ -228,15 +227,4 @@ CHECKS = {"meta": check_meta, "reload": check_reload, "sizes": check_sizes, "par
 
 if __name__ == "__main__":
     hc.WORK = WORK_DIR
-    torch.manual_seed(0)
-    parts = hc.write_parts()
-    results = {}
-    only = os.environ.get("HOST_MEMORY_CHECKS", "").split(",")
-    for name, check in CHECKS.items():
-        if only != [""] and name not in only:
-            continue
-        try:
-            results[name] = check(parts)
-        except Exception:  # noqa: BLE001 (reported to the test, which fails on it)
-            results[name] = {"crashed": traceback.format_exc()[-3000:]}
-    print(json.dumps(results))
+    hc.run_checks(CHECKS, "HOST_MEMORY_CHECKS")

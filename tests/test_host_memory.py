@@ -64,7 +64,7 @@ def test_clones_loras_and_patches_keep_the_size(checks):
 def test_full_size_model_sampled_through_the_hosts_partial_loading(tmp_path):
     """SD-1.5 InstructPix2Pix + a v2 module, full size (random weights, fp32: 5.3 GB), with room for a third of it:
     the host loads what fits and casts the rest per call, temporal layers among them; VIDiff Sampler and VIDiff
-    Guider give the fully loaded model's latents. About 2.5 min and 8 GB of RAM."""
+    Guider give the fully loaded model's latents. 1-2.5 min (CPU contention) and 8 GB of RAM."""
     got = run_host_script("host_memory_checks.py", tmp_path, ("HOST_MEMORY_CHECKS", "partial"))["partial"]
     assert got["model_size"] > 5e9 and got["loaded"] <= got["budget"], got
     assert got["temporal_offloaded"] > got["temporal_modules"] / 2, got
