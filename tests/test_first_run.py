@@ -81,6 +81,20 @@ def test_full_size_templates_load_the_safetensors_motion_module():
     assert name in used and "mm_sd_v15_v2.ckpt" not in used
 
 
+def test_the_first_published_ckpt_reads_as_the_safetensors_does(tmp_path):
+    import torch
+    from fixture_files import motion_module_tensors, save_tensors
+
+    from vidiff_model.checkpoints.motion_module import read_motion_module
+
+    tensors = motion_module_tensors("v2", block_out_channels=(32, 64, 128, 128))
+    ckpt, safetensors = (read_motion_module(save_tensors(tmp_path / name, tensors), any_size=True)
+                         for name in ("mm_sd_v15_v2.ckpt", MODEL_FILES["animatediff_models"]))
+    assert ckpt[1:] == safetensors[1:] == ("v2", 32, True)
+    assert ckpt[0].keys() == safetensors[0].keys() == tensors.keys()
+    assert all(torch.equal(ckpt[0][k], safetensors[0][k]) for k in tensors)
+
+
 def test_readme_installs_the_pack_as_it_can_be_installed_today():
     assert "ComfyUI Manager: search" not in README  # not published yet
     assert "cd ComfyUI/custom_nodes && git clone https://github.com/vidiff-comfyui/ComfyUI-VIDiff" in README
