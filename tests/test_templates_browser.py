@@ -186,7 +186,8 @@ def test_template_cards_show_their_pictures(server, page):  # noqa: F811
         page.wait_for_function("([el, text]) => el.textContent === text", arg=[description.element_handle(), info.does],
                                timeout=10_000)
         assert description.get_attribute("title") == info.description
-        lines = description.evaluate("(el) => Math.round(el.scrollHeight / parseFloat(getComputedStyle(el).lineHeight))")
+        lines = description.evaluate(
+            "(el) => Math.round(el.scrollHeight / parseFloat(getComputedStyle(el).lineHeight))")
         assert lines <= 2, (name, lines)  # the card shows two lines of it
     SHOTS.mkdir(parents=True, exist_ok=True)
     cards.first.scroll_into_view_if_needed()  # the first rows, their pictures loaded again

@@ -71,8 +71,8 @@ TEMPLATES: dict[str, Template] = {  # by the name of the template's file: workfl
                          "needs a VIDiff checkpoint with a trained image MLP, which nobody publishes yet",
                          "Experimental · no checkpoint yet"),
     "style_ip_adapter": _full("Style from a picture", "Restyles your video like a picture, through IP-Adapter",
-                              f"needs InstructPix2Pix + AnimateDiff v2 (~{FULL_SIZE_GB:.1f} GB) + ComfyUI_IPAdapter_plus"
-                              " and its 2 files, GPU recommended", "GPU · IPAdapter_plus + 4 downloads"),
+                              f"needs InstructPix2Pix + AnimateDiff v2 (~{FULL_SIZE_GB:.1f} GB) + "
+                              "ComfyUI_IPAdapter_plus and its 2 files, GPU recommended", "GPU · IPAdapter_plus + 4 downloads"),
     "long_video": _full("Long video", "Restyles a video of any length (Watercolor), clip by clip"),
     "compare_guidance": _full("Compare settings", "Dehazes your video at two guidance scales and scores both"),
 }
