@@ -16,7 +16,32 @@ import torch
 from ..vidiff_model.errors import LatentError, VIDiffError
 from ..vidiff_model.guidance import GuidanceConfig, combine_branches
 from ..vidiff_model.sampling import make_noise
-from .model_injection import vidiff_attachment
+from .model_injection import check_no_other_motion_model, vidiff_attachment
+
+
+# The branches in DualCFGGuider's positions (negative, middle, positive), which the host reports to model patches as
+# `transformer_options["cond_or_uncond"]` (0, 1, 2): IPAdapter_plus gives position 1 its unconditional image tokens
+# and 0 and 2 its conditional ones, so a patch sees VIDiff's branches as it sees the core guider's.
+BRANCH_POSITIONS = ("null", "video", "full")
+
+
+def branch_slots(weights: dict[str, float], model_options: dict) -> list[str | None]:
+    """Per position, the branch to evaluate (None: skipped, its weight is zero). A MODEL with cross-attention
+    replacements (IP-Adapter) evaluates all three: such patches index per-position tensors by `cond_or_uncond`
+    and fail on two chunks at positions (1, 2), as they do under DualCFGGuider with cfg_cond2_negative 1; a
+    zero-weight branch adds nothing to the result."""
+    patches = model_options.get("transformer_options", {}).get("patches_replace", {})
+    every = bool(patches.get("attn2"))
+    return [name if name in weights or every else None for name in BRANCH_POSITIONS]
+
+
+def guided_prediction(inner_model, conds: dict, x, timestep, model_options: dict, weights: dict[str, float]):
+    """The host's `calc_cond_batch` over VIDiff's branches (host conds by name) in DualCFGGuider's positions,
+    combined with the library's weights."""
+    slots = branch_slots(weights, model_options)
+    out = comfy.samplers.calc_cond_batch(inner_model, [conds[n] if n else None for n in slots], x, timestep,
+                                         model_options)
+    return combine_branches({n: o for n, o in zip(slots, out) if n in weights}, weights)
 
 
 def check_video_model(model, frames: int | None = None, input_name: str = "model") -> None:
@@ -25,6 +50,7 @@ def check_video_model(model, frames: int | None = None, input_name: str = "model
     if vidiff_attachment(model) is None:
         raise VIDiffError(f"{input_name}: this model has no temporal layers; pass it through VIDiff Apply Motion "
                           "Module (or load a VIDiff checkpoint with Load VIDiff Model)")
+    check_no_other_motion_model(model, input_name)  # AnimateDiff-Evolved added after VIDiff's layers
     unet = model.get_model_object("diffusion_model")
     if unet.in_channels != 8 or not hasattr(model.model, "concat_cond"):
         raise VIDiffError(f"{input_name}: a {unet.in_channels}-channel UNet cannot take a source video; load an "
@@ -47,13 +73,10 @@ class VIDiffDualGuider(comfy.samplers.CFGGuider):
         video = {"concat_latent_image": source}
         branches = {"full": [[instruction, video]], "video": [[null, video]],
                     "null": [[null, {"concat_latent_image": None}]]}  # ∅_V: zeros
-        self.inner_set_conds({name: branches[name] for name in self.weights})
+        self.inner_set_conds(branches)  # all three: a cross-attention patch may need every position
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):
-        names = list(self.weights)
-        out = comfy.samplers.calc_cond_batch(self.inner_model, [self.conds[n] for n in names], x, timestep,
-                                             model_options)
-        return combine_branches(dict(zip(names, out)), self.weights)
+        return guided_prediction(self.inner_model, self.conds, x, timestep, model_options, self.weights)
 
     def sample(self, noise, latent_image, *args, **kwargs):
         if tuple(latent_image.shape) != tuple(self.source.shape):

@@ -17,8 +17,9 @@ import comfy.samplers
 import node_helpers
 import torch
 
-from ..vidiff_model.guidance import EpsFn, GuidanceConfig, combine_branches
+from ..vidiff_model.guidance import EpsFn, GuidanceConfig
 from ..vidiff_model.instruction import encode_instruction
+from .host_guider import guided_prediction
 from .model_injection import vidiff_attachment
 
 
@@ -78,7 +79,6 @@ class HostVideoModel:
         branches = {"full": node_helpers.conditioning_set_values([[instruction, {}]], video),
                     "video": node_helpers.conditioning_set_values([[null_instruction, {}]], video),
                     "null": [[null_instruction, {"concat_latent_image": None}]]}  # ∅_V: zeros
-        names = list(weights)
         conds: dict[str, list] = {}
 
         def eps(x_in: torch.Tensor, t: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -88,12 +88,10 @@ class HostVideoModel:
             x = (x_in.double() * (1.0 + sigma**2) ** 0.5).float()  # the sampler's x (float32), exactly
             x = x[0].transpose(0, 1).to(guider.model_patcher.load_device)  # (f, 4, h, w)
             if not conds:  # the host's own processing of the conds (concat latent, areas), once per clip
-                raw = {n: comfy.sampler_helpers.convert_cond(branches[n]) for n in names}
+                raw = {n: comfy.sampler_helpers.convert_cond(c) for n, c in branches.items()}
                 conds.update(comfy.samplers.process_conds(inner, x, raw, x.device))
             sigmas = torch.full((x.shape[0],), sigma, device=x.device)
-            out = comfy.samplers.calc_cond_batch(inner, [conds[n] for n in names], x, sigmas,
-                                                 guider.model_options_now)
-            x0 = combine_branches(dict(zip(names, out)), weights)
+            x0 = guided_prediction(inner, conds, x, sigmas, guider.model_options_now, weights)
             eps_out = ((x.double() - x0) / sigma).float().transpose(0, 1).unsqueeze(0)  # (1, 4, f, h, w)
             self._last = (eps_out, x0.transpose(0, 1).unsqueeze(0))
             return eps_out

@@ -66,6 +66,20 @@ def vidiff_attachment(model) -> VIDiffAttachment | None:
     return model.get_attachment(ATTACHMENT)
 
 
+# AnimateDiff-Evolved keeps the motion models it injects as the MODEL's additional models under this key
+# (its ModelPatcherHelper.ADE); they go into the same UNet blocks as VIDiff's temporal layers.
+ANIMATEDIFF_EVOLVED_KEY = "ADE"
+
+
+def check_no_other_motion_model(model, input_name: str = "model") -> None:
+    """One clear line instead of two temporal stacks in one UNet (VIDiff's and AnimateDiff-Evolved's)."""
+    if model.get_additional_models_with_key(ANIMATEDIFF_EVOLVED_KEY):
+        raise VIDiffError(f"{input_name}: this MODEL already carries an AnimateDiff-Evolved motion model; VIDiff "
+                          "adds its own temporal layers, and two stacks in one UNet do not mix. Connect the model from "
+                          "the checkpoint loader (before AnimateDiff-Evolved's loader), or sample with "
+                          "AnimateDiff-Evolved alone")
+
+
 def frames_per_clip(x: torch.Tensor, transformer_options: dict) -> int:
     """Each cond the host batched is one clip of x.shape[0] / chunks frames (frames are the batch)."""
     if FRAMES_KEY in transformer_options:
@@ -123,6 +137,7 @@ def check_sd15_unet(model, input_name: str = "model") -> UNetModel:
     if config.get("context_dim") != SD15_CONTEXT_DIM or config.get("adm_in_channels") is not None:
         raise VIDiffError(f"{input_name}: this is a {what} UNet (cross-attention {config.get('context_dim')} wide); "
                           "VIDiff and the AnimateDiff SD-1.5 motion modules need an SD-1.5 or InstructPix2Pix model")
+    check_no_other_motion_model(model, input_name)
     if vidiff_attachment(model) is not None:
         raise VIDiffError(f"{input_name}: this model already has temporal layers ({vidiff_attachment(model).name}); "
                           "connect the model from the checkpoint loader, before any motion module")

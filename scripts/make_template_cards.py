@@ -181,7 +181,7 @@ def task_input(task: str, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     if kind in ("recolor", "dehaze", "deblur", "inpaint"):
         degraded, _ = degrade_frames(clean, kind, seed=0)
         return degraded, clean
-    if task in ("style_text", "style_image", "long_video"):
+    if task in ("style_text", "style_image", "style_ip_adapter", "long_video"):
         return clean, style_target(clean, "sketch" if task == "style_text" else "watercolor")
     return clean, None
 

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]
 
-from comfy_harness import INPUT_FILES, MODEL_FILES  # noqa: E402
+from comfy_harness import INPUT_FILES, MODEL_FILES, PEER_FILES  # noqa: E402
 from workflow_ui import to_ui  # noqa: E402
 
 
@@ -30,9 +30,10 @@ class Graph:
     optional slot such as a LoRA loader) is in the UI form, bypassed, and left out of the API form, its consumers
     linked to its first input instead."""
 
-    def __init__(self):
+    def __init__(self, note: str = ""):
         self.nodes: dict[str, dict] = {}
         self.bypassed: set[str] = set()
+        self.note = note  # shown as a Note above the graph in the UI form (what the template needs)
 
     def add(self, class_type: str, title: str | None = None, *, bypass: str | None = None, **inputs) -> str:
         """`bypass`: the input whose link passes through while the node is bypassed."""
@@ -68,9 +69,11 @@ def full_size_model(g: Graph, lora_slot: bool = False) -> tuple[list, list, list
 
 def video_to_video(task: str, instruction: str, *, model: str = "parts", image_instruction: bool = False,
                    holes: bool = False, segmentation_color: str | None = None, long_video: dict | None = None,
-                   save: str = "video", steps: int = 20, lora_slot: bool = False) -> Graph:
-    """LoadVideo → GetVideoComponents → VAEEncode → VIDiff → VAEDecode → CreateVideo → SaveVideo."""
-    g = Graph()
+                   save: str = "video", steps: int = 20, lora_slot: bool = False, ip_adapter: dict | None = None,
+                   note: str = "") -> Graph:
+    """LoadVideo → GetVideoComponents → VAEEncode → VIDiff → VAEDecode → CreateVideo → SaveVideo.
+    `ip_adapter`: IPAdapter Advanced's settings; the style picture then prompts the model through IPAdapter_plus."""
+    g = Graph(note)
     video = g.add("LoadVideo", "Source video", file=INPUT_FILES["video"])
     parts = g.add("GetVideoComponents", video=[video, 0])
     frames = [parts, 0]
@@ -85,6 +88,12 @@ def video_to_video(task: str, instruction: str, *, model: str = "parts", image_i
                         beta_schedule="autoselect"), 0]
     else:  # InstructPix2Pix's one file gives MODEL, CLIP and VAE; the motion module adds the temporal layers
         vidiff, clip, vae = full_size_model(g, lora_slot=lora_slot)
+    if ip_adapter:  # IPAdapter_plus on VIDiff's MODEL: its cross-attention patch gives every frame the picture
+        adapter = g.add("IPAdapterModelLoader", "IP-Adapter (SD-1.5)", ipadapter_file=PEER_FILES["ipadapter"])
+        vision = g.add("CLIPVisionLoader", "Image encoder (ViT-H)", clip_name=PEER_FILES["clip_vision_h"])
+        style = g.add("LoadImage", "Style picture", image=INPUT_FILES["style"])
+        vidiff = [g.add("IPAdapterAdvanced", "IP-Adapter: the picture as a prompt", model=vidiff, ipadapter=[adapter, 0],
+                        image=[style, 0], clip_vision=[vision, 0], **ip_adapter), 0]
     source = g.add("VAEEncode", pixels=frames, vae=vae)
     encode = dict(model=vidiff, clip=clip, instruction=instruction)
     if image_instruction:
@@ -222,6 +231,10 @@ def mini_workflows() -> dict[str, Graph]:
 
 
 EXPERIMENTAL = ROOT / "workflows" / "experimental"  # runnable and tested, not in the template browser
+EXPERIMENTAL_FULL_SIZE = {"style_image"}  # needs a file nobody can download (a trained image MLP)
+# IP-Adapter for a style picture: IPAdapter_plus's defaults, full weight over all steps and layers.
+IP_ADAPTER_SETTINGS = dict(weight=1.0, weight_type="linear", combine_embeds="concat", start_at=0.0, end_at=1.0,
+                           embeds_scaling="V only")
 CARDS = ROOT / "bench" / "results" / "template_cards.json"
 
 
@@ -244,8 +257,19 @@ def workflows() -> dict[str, Graph]:
             "segmentation", "Mark the pixels of the girl riding the horse in Red and leave the rest unchanged",
             segmentation_color="red"),
         "style_text": video_to_video("style_text", "Turn the video to Sketch Style."),
-        "style_image": video_to_video("style_image", "Apply the style from this image to the video.",
-                                      model="loader", image_instruction=True),
+        "style_ip_adapter": video_to_video(
+            "style_ip_adapter", "Apply the style from this image to the video.", ip_adapter=IP_ADAPTER_SETTINGS,
+            note="Needs ComfyUI_IPAdapter_plus (custom node) and two files besides InstructPix2Pix and the motion "
+                 "module: models/ipadapter/ip-adapter_sd15.safetensors and models/clip_vision/"
+                 "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors (the Missing Models dialog downloads them). "
+                 "Load the style picture below; one picture styles every frame. For a picture per frame, use "
+                 "IPAdapter Batch (the batch's length = the video's frames)."),
+        "style_image": video_to_video(
+            "style_image", "Apply the style from this image to the video.", model="loader", image_instruction=True,
+            note="Experimental: needs models/vidiff/vidiff_sd15.safetensors, a VIDiff checkpoint with a trained "
+                 "image-instruction MLP. No such file is published: build one with `python -m vidiff_model build "
+                 "... --image-tokens 4` and train it (docs/model_files.md, docs/training.md). For pictures today, "
+                 "use vidiff_style_ip_adapter."),
         "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.",
                                      long_video=dict(clip_length=16, overlap=4, mode="overlap_guided",
                                                      weighting="pyramid"), save="webp"),
@@ -265,7 +289,11 @@ def main() -> None:
     else:
         from comfy_harness import ComfyServer
 
-        server = ComfyServer(Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))).start()
+        from peer_packs import custom_nodes_with
+
+        work = Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))
+        # the peer packs some templates use (IPAdapter_plus), for their nodes' inputs
+        server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "ipadapter")).start()
         url = server.url
     try:
         with urllib.request.urlopen(url + "/object_info", timeout=60) as r:
@@ -276,14 +304,15 @@ def main() -> None:
             shutil.rmtree(server.workdir, ignore_errors=True)
     offered = offered_minis()
     for task, graph in workflows().items():
-        folder = ROOT / "workflows" if not task.startswith("mini_") or task in offered else EXPERIMENTAL
+        experimental = task in EXPERIMENTAL_FULL_SIZE or (task.startswith("mini_") and task not in offered)
+        folder = EXPERIMENTAL if experimental else ROOT / "workflows"
         for stale in (ROOT / "workflows", EXPERIMENTAL):  # a template that changed side leaves no copy behind
             if stale != folder:
                 (stale / "api" / f"{task}.json").unlink(missing_ok=True)
                 (stale / f"vidiff_{task}.json").unlink(missing_ok=True)
         (folder / "api").mkdir(parents=True, exist_ok=True)
         (folder / "api" / f"{task}.json").write_text(json.dumps(graph.api(), indent=2) + "\n")
-        ui = to_ui(graph.nodes, object_info, bypassed=graph.bypassed)
+        ui = to_ui(graph.nodes, object_info, bypassed=graph.bypassed, note=graph.note)
         (folder / f"vidiff_{task}.json").write_text(json.dumps(ui, indent=2) + "\n")
         print(f"{folder.relative_to(ROOT)}/vidiff_{task}.json, {folder.relative_to(ROOT)}/api/{task}.json")
 

@@ -27,7 +27,8 @@ STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (  # title, group colour (
     ("Load", "#3f789e", frozenset({
         "LoadVideo", "GetVideoComponents", "LoadImageMask", "VIDiffCutHoles", "VIDiffLoadSampleClip",
         "VIDiffDegradeVideo", "LoadImage", "VAELoader", "CLIPLoader", "VIDiffModelLoader", "VIDiffModelFromParts",
-        "CLIPVisionLoader", "CheckpointLoaderSimple", "LoraLoaderModelOnly", "VIDiffApplyMotionModule"})),
+        "CLIPVisionLoader", "CheckpointLoaderSimple", "LoraLoaderModelOnly", "VIDiffApplyMotionModule",
+        "IPAdapterModelLoader", "IPAdapterAdvanced"})),
     ("Encode", "#8A8", frozenset({"VAEEncode", "CLIPVisionEncode", "VIDiffInstructionEncode"})),
     ("Translate", "#b58b2a", frozenset({"VIDiffLongVideo", "VIDiffSampler"})),
     ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage", "VIDiffDetailTransfer",
@@ -233,9 +234,13 @@ def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
     return out
 
 
-def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset()) -> dict:
+NOTE_TYPE, NOTE_SIZE = "Note", [NODE_WIDTH * 2, 150]  # the frontend's own text note (not sent to the server)
+
+
+def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset(), note: str = "") -> dict:
     """The UI (litegraph) form of an API prompt: nodes with widget values, typed links, titled groups, presets
-    and a saved view (see the module docstring). Nodes in `bypassed` are shown bypassed (an optional slot)."""
+    and a saved view (see the module docstring). Nodes in `bypassed` are shown bypassed (an optional slot);
+    `note`, when given, is a Note above the graph (what the template needs, what it is for)."""
     nodes, links, heights, slots = {}, [], {}, {}
     outputs: dict[str, list[dict]] = {}
     for node_id, node in prompt.items():
@@ -292,7 +297,18 @@ def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset()) -> 
     for order, node_id in enumerate(sorted(nodes, key=lambda k: (placed.pos[k][0], placed.pos[k][1]))):
         nodes[node_id].update(pos=placed.pos[node_id], size=placed.size[node_id], order=order)
     groups = [{"id": i + 1, **g, "font_size": 24, "flags": {}} for i, g in enumerate(placed.groups)]
-    return {"last_node_id": max(int(k) for k in prompt), "last_link_id": len(links),
+    scale, offset = placed.scale, placed.offset
+    if note:
+        top = min(g["bounding"][1] for g in groups)
+        note_id = str(max(int(k) for k in prompt) + 1)
+        pos = [min(g["bounding"][0] for g in groups), top - NOTE_SIZE[1] - 2 * TITLE]
+        nodes[note_id] = {"id": int(note_id), "type": NOTE_TYPE, "pos": pos, "size": NOTE_SIZE, "flags": {},
+                          "order": len(nodes), "mode": 0, "inputs": [], "outputs": [],
+                          "properties": {"text": ""}, "widgets_values": [note], "color": "#432", "bgcolor": "#653",
+                          "title": "Note"}
+        scale, offset = fit_view([g["bounding"] for g in groups]
+                                 + [[pos[0], pos[1] - TITLE, NOTE_SIZE[0], NOTE_SIZE[1] + TITLE]])
+    return {"last_node_id": max(int(k) for k in nodes), "last_link_id": len(links),
             "nodes": [nodes[k] for k in sorted(nodes, key=int)], "links": links, "groups": groups, "config": {},
-            "extra": {"ds": {"scale": round(placed.scale, 4), "offset": [round(v, 1) for v in placed.offset]}},
+            "extra": {"ds": {"scale": round(scale, 4), "offset": [round(v, 1) for v in offset]}},
             "version": 0.4}

@@ -31,6 +31,10 @@ MODEL_FILES = {
     "clip_vision": "clip-vit-large-patch14.safetensors",
     "loras": "sd15_style_lora.safetensors",  # the optional (bypassed) LoRA slot of the recolor template
 }
+# Files of the templates that need a peer pack (tests/peer_packs.py), under the names IPAdapter_plus's README gives.
+PEER_FILES = {"ipadapter": "ip-adapter_sd15.safetensors", "clip_vision_h": "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"}
+PEER_TEMPLATES = {"style_ip_adapter": ("ipadapter",)}  # template -> the peer packs it needs
+EXTRA_FOLDERS = ["vidiff_metrics", "ipadapter"]  # model folders the test server also reads (ipadapter: IPAdapter_plus)
 INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
 FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8  # the example video the tests put in ComfyUI's input folder
 EXPERIMENTAL = ROOT / "workflows" / "experimental"  # templates kept out of the browser (runnable, tested)
@@ -39,9 +43,10 @@ API_ALL = {p.stem: json.loads(p.read_text())
 # The vidiff-mini workflows run the pack's shipped model on its sample clip (tests/test_mini_workflows.py);
 # the others name the README's files, which the test server holds as fixture weights.
 MINI_API = {k: v for k, v in API_ALL.items() if k.startswith("mini_")}
-API = {k: v for k, v in API_ALL.items() if k not in MINI_API}
+API = {k: v for k, v in API_ALL.items() if k not in MINI_API and k not in PEER_TEMPLATES}  # run on the plain server
 UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}  # the browser's
 UI_ALL = {**UI, **{p.stem: json.loads(p.read_text()) for p in sorted(EXPERIMENTAL.glob("*.json"))}}
+UI_PLAIN = {k: v for k, v in UI_ALL.items() if k.removeprefix("vidiff_") not in PEER_TEMPLATES}  # no peer pack needed
 
 
 def comfyui_path() -> Path:
@@ -139,6 +144,8 @@ class ComfyServer:
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the server process
+    models: Path | None = None  # the model folders (default: workdir/models; a second server may share the first's)
+    custom_nodes: Path | None = None  # a second custom_nodes folder (peer packs: tests/peer_packs.py)
 
     @property
     def url(self) -> str:
@@ -146,12 +153,13 @@ class ComfyServer:
 
     def start(self, timeout: float = 180) -> "ComfyServer":
         comfy = comfyui_path()
-        models = self.workdir / "models"
+        models = self.models or self.workdir / "models"
         for d in ("input", "output", "temp", "user"):
             (self.workdir / d).mkdir(parents=True, exist_ok=True)
         config = self.workdir / "extra_model_paths.yaml"
         config.write_text("vidiff_tests:\n  base_path: " + str(models) + "\n"
-                          + "".join(f"  {folder}: {folder}\n" for folder in [*MODEL_FILES, "vidiff_metrics"]))
+                          + "".join(f"  {folder}: {folder}\n" for folder in [*MODEL_FILES, *EXTRA_FOLDERS])
+                          + (f"  custom_nodes: {self.custom_nodes}\n" if self.custom_nodes else ""))
         self.log = open(self.workdir / "comfyui.log", "w")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # never the pack root (its nodes/)
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1", **self.env)
@@ -260,11 +268,15 @@ def start_test_server(work: Path) -> ComfyServer:
     vidiff = work / "models" / "vidiff"
     save_vidiff(VIDiffModel(tiny_config(image_instruction=False)), vidiff / "vidiff_text_only.safetensors")
     ff.truncate_file(vidiff / MODEL_FILES["vidiff"], 0.5, vidiff / "broken.safetensors")
-    inputs = work / "input"
+    write_input_files(work / "input")
+    return ComfyServer(work).start()
+
+
+def write_input_files(inputs: Path) -> None:
+    """The example video, hole mask and style picture the workflows load."""
     inputs.mkdir(parents=True, exist_ok=True)
     write_video(inputs / INPUT_FILES["video"], FRAMES, WIDTH, HEIGHT, FPS)
     hole = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     hole[12:30, 20:44] = 255
     write_png(inputs / INPUT_FILES["mask"], hole)
     write_png(inputs / INPUT_FILES["style"], (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8))
-    return ComfyServer(work).start()

@@ -48,3 +48,16 @@ def server(tmp_path_factory):
     srv = start_test_server(tmp_path_factory.mktemp("comfyui"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def peer_server(server, tmp_path_factory):
+    """A second real ComfyUI with the packs users run beside this one (IPAdapter_plus, AnimateDiff-Evolved), on the
+    first server's fixture weights; skipped where ../shared/peers is absent (tests/peer_packs.py)."""
+    from peer_packs import require_peers, start_peer_server
+
+    require_peers("ipadapter", "animatediff")
+    srv = start_peer_server(tmp_path_factory.mktemp("comfyui_peers"), server.workdir / "models", "ipadapter",
+                            "animatediff")
+    yield srv
+    srv.stop()

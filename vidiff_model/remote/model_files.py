@@ -89,6 +89,12 @@ SOURCES: dict[str, Source] = {
     "vidiff_sd15.safetensors": Source(  # the url is the build's documentation: the dialog names the file with it
         "vidiff", url=f"{REPOSITORY}/blob/main/docs/model_files.md#build-a-vidiff-file-from-parts", make=BUILD,
         note="--image-tokens starts an untrained image MLP: train it for style_image"),
+    # IP-Adapter (ComfyUI_IPAdapter_plus): the SD-1.5 adapter and the ViT-H image encoder it was trained with
+    "ip-adapter_sd15.safetensors": Source(
+        "ipadapter", "https://huggingface.co/h94/IP-Adapter/resolve/main/models/ip-adapter_sd15.safetensors"),
+    "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors": Source(
+        "clip_vision", "https://huggingface.co/h94/IP-Adapter/resolve/main/models/image_encoder/model.safetensors",
+        note="its model.safetensors, saved under this name (the name IPAdapter_plus looks for)"),
     "sd15_style_lora.safetensors": Source(
         "loras", note="any SD-1.5 LoRA of yours; the template's slot is bypassed until you pick one"),
     "vidiff_mini.safetensors": Source("vidiff", ships=True),
@@ -103,6 +109,7 @@ LOADER_FOLDERS = {
     ("LoraLoaderModelOnly", "lora_name"): "loras", ("LoraLoader", "lora_name"): "loras",
     ("UNETLoader", "unet_name"): "diffusion_models", ("VIDiffModelLoader", "model_name"): "vidiff",
     ("VIDiffApplyMotionModule", "motion_module"): "animatediff_models",
+    ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
     ("VIDiffModelFromParts", "unet_name"): "checkpoints",
     ("VIDiffModelFromParts", "motion_module"): "animatediff_models",
 }
