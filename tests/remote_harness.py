@@ -26,9 +26,9 @@ JOB_SETS = ["VAELoader.vae_name=vidiff_mini_vae.safetensors", "CLIPLoader.clip_n
 
 
 def _job_workflow() -> Path:
-    """workflows/api/style_image.json (Load VIDiff Model, the host's VAE and CLIP loaders, the user's video) with a
+    """workflows/experimental/api/style_image.json (Load VIDiff Model, the host's VAE and CLIP loaders, the user's video) with a
     text instruction only: its style-image nodes dropped. Written once per test process to a temporary file."""
-    prompt = json.loads((ROOT / "workflows" / "api" / "style_image.json").read_text())
+    prompt = json.loads((ROOT / "workflows" / "experimental" / "api" / "style_image.json").read_text())
     encode = next(n for n in prompt.values() if n["class_type"] == "VIDiffInstructionEncode")
     encode["inputs"].pop("image_instruction")
     prompt = {k: n for k, n in prompt.items() if n["class_type"] not in ("LoadImage", "CLIPVisionLoader",
