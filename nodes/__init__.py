@@ -13,7 +13,7 @@ register_routes()
 
 from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
-from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip  # noqa: E402
+from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip, VIDiffLoadVideo  # noqa: E402
 from .motion import VIDiffApplyMotionModule, VIDiffGuider, VIDiffNoiseNode  # noqa: E402
 from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
 from .video_tasks import (  # noqa: E402
@@ -24,6 +24,7 @@ NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
     VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip, VIDiffDegradeVideo,
     VIDiffDetailTransfer, VIDiffKeepLuminance, VIDiffApplyMotionModule, VIDiffGuider, VIDiffNoiseNode,
+    VIDiffLoadVideo,
 ]
 
 

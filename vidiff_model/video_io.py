@@ -4,6 +4,7 @@ frames (png/jpg/webp, sorted by name). Frames come back as (F, H, W, 3) floats i
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +27,48 @@ def read_video(path: str | os.PathLike, name: str = "video") -> torch.Tensor:
         if not files:
             raise VIDiffError(f"{name}: the folder {path} holds no frames ({', '.join(sorted(FRAME_SUFFIXES))})")
         frames = [_image(p) for p in files]
-    elif path.suffix.lower() in ANIMATED_SUFFIXES:
-        frames = _animated(path)
-    elif path.suffix.lower() in CONTAINER_SUFFIXES:
-        frames = _container(path, name)
     else:
-        raise VIDiffError(f"{name}: {path.suffix} is not a supported video; use mp4/webm/webp/gif or a frame folder")
+        frames = list(iter_frames(path, name))
     sizes = {f.shape for f in frames}
     if len(sizes) != 1:
         raise VIDiffError(f"{name}: frames of different sizes in {path}: {sorted(sizes)}")
     return torch.from_numpy(np.stack(frames)).float() / 255.0
+
+
+def iter_frames(path: str | os.PathLike, name: str = "video") -> Iterator[np.ndarray]:
+    """The (H, W, 3) uint8 frames of a video file, decoded one at a time (stop early: the rest is never read).
+    Raises VIDiffError naming `name` for a missing, unsupported or undecodable file, or one without frames."""
+    path = Path(path)
+    if not path.is_file():
+        raise VIDiffError(f"{name}: {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in ANIMATED_SUFFIXES | CONTAINER_SUFFIXES:
+        raise VIDiffError(f"{name}: {path.suffix} is not a supported video; use mp4/webm/webp/gif or a frame folder")
+    count = 0
+    if suffix in ANIMATED_SUFFIXES:
+        from PIL import Image, ImageSequence
+
+        try:
+            with Image.open(path) as im:
+                for frame in ImageSequence.Iterator(im):
+                    count += 1
+                    yield np.asarray(frame.convert("RGB"))
+        except OSError as e:  # PIL's UnidentifiedImageError, a truncated file
+            raise VIDiffError(f"{name}: {path} could not be decoded ({e})") from None
+    else:
+        import av
+
+        try:
+            with av.open(str(path)) as c:
+                if not c.streams.video:
+                    raise VIDiffError(f"{name}: {path} has no video stream (audio only?); give a video file")
+                for frame in c.decode(video=0):
+                    count += 1
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise VIDiffError(f"{name}: {path} could not be decoded ({e})") from None
+    if not count:
+        raise VIDiffError(f"{name}: {path} has no video frames; give a video with at least one")
 
 
 def _image(path: Path) -> np.ndarray:
@@ -43,23 +76,3 @@ def _image(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
-
-
-def _animated(path: Path) -> list[np.ndarray]:
-    from PIL import Image, ImageSequence
-
-    with Image.open(path) as im:
-        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(im)]
-
-
-def _container(path: Path, name: str) -> list[np.ndarray]:
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    except (av.error.FFmpegError, IndexError) as e:
-        raise VIDiffError(f"{name}: {path} could not be decoded ({e})") from None
-    if not frames:
-        raise VIDiffError(f"{name}: {path} has no video frames")
-    return frames

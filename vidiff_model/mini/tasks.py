@@ -89,8 +89,15 @@ def degrade_frames(frames: torch.Tensor, task: str, seed: int) -> tuple[torch.Te
 
     if task not in RESTORATION_TASKS:
         raise VIDiffError(f"task: {task!r} is not a restoration; choose one of {', '.join(RESTORATION_TASKS)}")
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
-        raise VIDiffError(f"images: expected frames (F, H, W, 3) with at least one frame, got {tuple(frames.shape)}")
+    check_images(frames)
     source, _, extras = make_pair(task, frames.float().cpu(), seed)
     mask = extras.get("mask", torch.zeros(frames.shape[:3]))
     return source.to(frames.dtype), mask.float()
+
+
+def check_images(frames: torch.Tensor) -> None:
+    """Raise VIDiffError naming `images` unless `frames` is the host's IMAGE with at least one frame."""
+    from ..errors import VIDiffError
+
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise VIDiffError(f"images: expected frames (F, H, W, 3) with at least one frame, got {tuple(frames.shape)}")
