@@ -1,7 +1,9 @@
 // VIDiff frontend extension. Optional: the pack works without it; it adds
 //  1. instruction presets on VIDiffInstructionEncode (the paper's phrasing; the text stays editable),
 //  2. a long-video timeline on VIDiffLongVideo (the clips come from the server's planner),
-//  3. live "clip k/n, step s/S" on VIDiffSampler while it runs.
+//  3. live "clip k/n, step s/S" on VIDiffSampler while it runs,
+//  4. the figures of VIDiffVideoMetrics laid out inside the node, below its controls,
+//  5. "Swap for VIDiff Load Video" in VIDiffLoadSampleClip's menu: your own video in one step.
 // Existing node callbacks are chained, never replaced; no HTML is built from user text.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -179,20 +181,166 @@ function setupProgress(node) {
   });
 }
 
+// VIDiff Video Metrics: the figures in a widget below the node's controls, one "name  value" line per metric
+// and the metrics without local weights summarised in one wrapped line; the node grows to its lines.
+const METRIC_LABELS = {
+  frames: "frames", psnr: "PSNR", ssim: "SSIM", lpips: "LPIPS", fid: "FID", colorfulness: "Colorfulness",
+  cdc: "CDC", warping_error: "warping error", clip_text_alignment: "CLIP text", clip_frame_consistency: "CLIP frames",
+};
+const METRIC_FONT = "12px sans-serif";
+const METRIC_LINE = 16;
+const METRIC_MARGIN = 15;  // LiteGraph's widget margin
+
+// The node's text ("name value" per line) -> rows: [label, value] figures, then one summary per reason
+// for the unavailable ones ("no local weights: LPIPS, FID, ...").
+export function metricRows(text) {
+  const figures = [];
+  const unavailable = new Map();
+  for (const line of text.split("\n")) {
+    const match = line.trim().match(/^(\S+)\s+(.*)$/);
+    if (!match) continue;
+    const [, key, value] = match;
+    const label = METRIC_LABELS[key] ?? key;
+    if (value.startsWith("unavailable")) {
+      const reason = /no local .*weights/.test(value) ? "no local weights" : value.replace(/^unavailable:\s*/, "");
+      unavailable.set(reason, [...(unavailable.get(reason) ?? []), label]);
+    } else {
+      const number = Number(value);
+      const numeric = Number.isFinite(number) && value !== "";
+      const shown = !numeric ? value : Number.isInteger(number) ? `${number}` : number.toFixed(4);
+      figures.push([label, shown]);
+    }
+  }
+  const notes = [...unavailable].map(([reason, labels]) => `${labels.join(", ")}: unavailable (${reason})`);
+  return { figures, notes };
+}
+
+let measureContext = null;
+function measure(text) {
+  measureContext ??= document.createElement("canvas").getContext("2d");
+  measureContext.font = METRIC_FONT;
+  return measureContext.measureText(text).width;
+}
+
+// Words of `text` in lines no wider than `width` (a word wider than that is cut with an ellipsis).
+function wrap(text, width) {
+  const lines = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    const candidate = line ? `${line} ${word}` : word;
+    if (measure(candidate) <= width || !line) line = candidate;
+    else { lines.push(line); line = word; }
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => {
+    if (measure(l) <= width) return l;
+    while (l.length > 1 && measure(`${l}…`) > width) l = l.slice(0, -1);
+    return `${l}…`;
+  });
+}
+
+// The lines to draw for a node width: {label, value} figures, {note} wrapped summaries.
+export function metricLines(rows, nodeWidth) {
+  const width = nodeWidth - 2 * METRIC_MARGIN;
+  return [
+    ...rows.figures.map(([label, value]) => ({ label, value })),
+    ...rows.notes.flatMap((note) => wrap(note, width).map((text) => ({ note: text }))),
+  ];
+}
+
 function setupMetrics(node) {
+  node.vidiffMetrics = { figures: [], notes: [] };
+  const widget = node.addCustomWidget({
+    name: "vidiff_metrics", type: "vidiff_metrics", value: "", options: { serialize: false }, serialize: false,
+    computeSize(width) {
+      const lines = metricLines(node.vidiffMetrics, width ?? node.size[0]);
+      return [width ?? node.size[0], lines.length ? lines.length * METRIC_LINE + 6 : 0];
+    },
+    draw(ctx, drawn, width, y) {
+      const lines = metricLines(node.vidiffMetrics, width);
+      node.vidiffMetricsDrawn = [];  // where each line went, in node coordinates (the browser test reads it)
+      if (!lines.length) return;
+      ctx.save();
+      ctx.font = METRIC_FONT;
+      ctx.textBaseline = "alphabetic";
+      lines.forEach((line, i) => {
+        const base = y + 3 + (i + 1) * METRIC_LINE - 4;
+        if (line.note !== undefined) {
+          ctx.fillStyle = "#999";
+          ctx.textAlign = "left";
+          ctx.fillText(line.note, METRIC_MARGIN, base);
+          node.vidiffMetricsDrawn.push({ text: line.note, left: METRIC_MARGIN,
+            right: METRIC_MARGIN + ctx.measureText(line.note).width, top: base - 12, bottom: base + 3 });
+          return;
+        }
+        ctx.fillStyle = "#bbb";
+        ctx.textAlign = "left";
+        ctx.fillText(line.label, METRIC_MARGIN, base);
+        ctx.fillStyle = "#eee";
+        ctx.textAlign = "right";
+        ctx.fillText(line.value, width - METRIC_MARGIN, base);
+        node.vidiffMetricsDrawn.push({ text: `${line.label} ${line.value}`, left: METRIC_MARGIN,
+          right: width - METRIC_MARGIN, top: base - 12, bottom: base + 3,
+          labelRight: METRIC_MARGIN + ctx.measureText(line.label).width,
+          valueLeft: width - METRIC_MARGIN - ctx.measureText(line.value).width });
+      });
+      ctx.restore();
+    },
+  });
+  widget.serialize = false;
   chain(node, "onExecuted", function (output) {
-    this.vidiffMetrics = (output?.text ?? []).join("\n").split("\n").filter(Boolean);
-    const needed = 60 + 16 * this.vidiffMetrics.length;
-    if (this.size[1] < needed) this.setSize([Math.max(this.size[0], 300), needed]);
+    this.vidiffMetrics = metricRows((output?.text ?? []).join("\n"));
+    const min = this.computeSize();
+    if (this.size[1] < min[1]) this.setSize([this.size[0], min[1]]);  // grow only: the layout stays
     this.setDirtyCanvas(true, true);
   });
-  chain(node, "onDrawForeground", function (ctx) {
-    if (!this.vidiffMetrics?.length || this.flags?.collapsed) return;
-    ctx.save();
-    ctx.font = "12px monospace";
-    ctx.fillStyle = "#ddd";
-    this.vidiffMetrics.forEach((line, i) => ctx.fillText(line, 10, this.size[1] - 10 - 16 * (this.vidiffMetrics.length - 1 - i)));
-    ctx.restore();
+}
+
+// VIDiff Load Sample Clip -> VIDiff Load Video (vidiff-mini): the same outputs in the same slots, so every link
+// moves across; the template's frame count comes along.
+export function swapForOwnVideo(sample) {
+  const graph = sample.graph;
+  const own = LiteGraph.createNode("VIDiffLoadVideo");
+  own.pos = [...sample.pos];
+  graph.add(own);
+  const frames = sample.widgets?.find((w) => w.name === "frames")?.value;
+  const framesWidget = own.widgets?.find((w) => w.name === "frames");
+  if (framesWidget && frames !== undefined) framesWidget.value = frames;
+  (sample.outputs ?? []).forEach((output, slot) => {
+    for (const id of [...(output.links ?? [])]) {
+      const link = graph.links instanceof Map ? graph.links.get(id) : graph.links[id];
+      if (link) own.connect(slot, graph.getNodeById(link.target_id), link.target_slot);
+    }
+  });
+  own.setSize([Math.max(own.size[0], sample.size[0]), own.size[1]]);
+  // The new node is taller (its video preview appears once the file loads): what lay below the sample loader in
+  // its column moves down as the node grows, and the groups around it grow, for the first seconds after the swap.
+  const [x0, y0] = sample.pos;
+  let bottom = y0 + sample.size[1];
+  const column = graph._nodes.filter((n) => n !== own && n !== sample && n.pos[1] >= bottom
+    && n.pos[0] < x0 + own.size[0] && n.pos[0] + n.size[0] > x0);
+  const groups = (graph._groups ?? []).filter((g) => x0 >= g.pos[0] && x0 < g.pos[0] + g.size[0]
+    && y0 >= g.pos[1] && y0 < g.pos[1] + g.size[1]);
+  const makeRoom = () => {
+    const grow = own.pos[1] + own.size[1] - bottom;
+    if (grow <= 0) return;
+    for (const node of column) node.pos[1] += grow;
+    for (const group of groups) group.size = [group.size[0], group.size[1] + grow];
+    bottom += grow;
+    graph.setDirtyCanvas(true, true);
+  };
+  const until = Date.now() + 5000;
+  chain(own, "onResize", () => { if (Date.now() < until) makeRoom(); });
+  makeRoom();
+  graph.remove(sample);
+  graph.setDirtyCanvas(true, true);
+  return own;
+}
+
+function setupSampleClip(node) {
+  chain(node, "getExtraMenuOptions", function (canvas, options) {
+    options.unshift({ content: "Swap for VIDiff Load Video (your own video)", callback: () => swapForOwnVideo(this) },
+      null);
   });
 }
 
@@ -227,5 +375,6 @@ app.registerExtension({
     else if (type === "VIDiffLongVideo") setupTimeline(node);
     else if (type === "VIDiffSampler") setupProgress(node);
     else if (type === "VIDiffVideoMetrics") setupMetrics(node);
+    else if (type === "VIDiffLoadSampleClip") setupSampleClip(node);
   },
 });
