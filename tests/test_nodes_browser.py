@@ -138,3 +138,32 @@ def test_sample_clip_swaps_for_your_video_in_one_step(server, page):
     code, body = server.post("/prompt", {"prompt": prompt})
     _stop_queue(server)
     assert code == 200, body
+
+
+def test_metrics_figures_fit_the_room_a_template_gives_them(page):
+    """The mini templates leave room for the figures (scripts/workflow_ui.py): after a run no metrics node grows
+    over its neighbour. The text is the node's own, from the library on real frames."""
+    from vidiff_model.evaluate import format_table
+    from vidiff_model.metrics import evaluate_video
+    from vidiff_model.mini.samples import load_sample_clip
+
+    clean, _ = load_sample_clip("vidiff_mini_sample.webp", 4)
+    text = format_table(evaluate_video(clean.flip(2), clean))  # every figure with a reference, LPIPS/FID unavailable
+    _load(page, UI["vidiff_mini_dehaze"])
+    result = page.evaluate("""text => {
+        const metrics = app.graph._nodes.filter(n => n.type === 'VIDiffVideoMetrics');
+        const before = metrics.map(n => n.size[1]);
+        for (const node of metrics) node.onExecuted({text: [text]});
+        app.canvas.draw(true, true);
+        const box = n => [n.pos[0], n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT, n.pos[0] + n.size[0], n.pos[1] + n.size[1]];
+        const overlaps = [];
+        for (const a of metrics) for (const b of app.graph._nodes) {
+            const [p, q] = [box(a), box(b)];
+            if (a !== b && p[0] < q[2] && q[0] < p[2] && p[1] < q[3] && q[1] < p[3]) overlaps.push([a.id, b.id]);
+        }
+        return {before, after: metrics.map(n => n.size[1]), lines: metrics.map(n => n.vidiffMetricsDrawn.length),
+                overlaps};
+    }""", text)
+    page.screenshot(path=str(ARTIFACTS / "metrics_in_template.png"))
+    assert result["overlaps"] == [], result
+    assert all(n >= 7 for n in result["lines"]), result  # 6 figures and the summary
