@@ -108,11 +108,14 @@ def test_readme_installs_the_pack_as_it_can_be_installed_today():
         assert im.width == im.height <= 400, im.size
 
 
-def test_readme_own_footage_in_the_ui_bypasses_the_degradation():
+def test_readme_own_footage_in_the_ui_is_one_swap_or_bypasses_the_degradation_by_hand():
     steps = README.split("### In the UI", 1)[1].split("\n## ", 1)[0]
-    for needle in ("LoadVideo", "GetVideoComponents", "128 × 128", "length 16", "bypass VIDiff Degrade Video",
-                   "Ctrl+B", "VIDiff Video Metrics"):
+    for needle in ("Swap for VIDiff Load Video", "VIDiff Load Video (vidiff-mini)", "pass them through",
+                   "LoadVideo", "GetVideoComponents", "128 × 128", "length 16", "bypass VIDiff Degrade Video", "Ctrl+B",
+                   "VIDiff Video Metrics"):
         assert needle in steps, needle
+    menu = (ROOT / "web" / "vidiff.js").read_text()
+    assert 'content: "Swap for VIDiff Load Video (your own video)"' in menu  # the menu entry the steps name
 
 
 def test_torch_pins_agree_between_requirements_scripts_readme_and_venv():
