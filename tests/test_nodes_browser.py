@@ -51,6 +51,7 @@ def test_metrics_figures_are_drawn_inside_the_node_below_its_controls(server, pa
             saved: app.graph.serialize().nodes.find(n => n.id === id).widgets_values,
         };
     }""", node_id)
+    sent = page.evaluate("async id => Object.keys((await app.graphToPrompt()).output[id].inputs)", node_id)
     page.screenshot(path=str(ARTIFACTS / "metrics_node.png"))
     labels = [label for label, _ in layout["rows"]["figures"]]
     assert labels[:3] == ["frames", "PSNR", "SSIM"] and "warping error" in labels, layout["rows"]
@@ -67,6 +68,7 @@ def test_metrics_figures_are_drawn_inside_the_node_below_its_controls(server, pa
             assert line["labelRight"] < line["valueLeft"], line  # name and value do not run into each other
     assert height >= before[1]  # grown to its lines, never shrunk
     assert layout["saved"] == [True, "none", "none", "none"]  # the figures are not saved as a widget value
+    assert sorted(sent) == ["fid_inception", "lpips_alexnet", "lpips_heads", "prediction", "reference", "warping_error"]
 
     # The screenshot shows them: light text pixels in the figures' rows inside the node, none right of it.
     from PIL import Image
