@@ -101,6 +101,13 @@ def test_sample_clip_swaps_for_your_video_in_one_step(server, page):
     }""")
     page.mouse.click(*title, button="right")  # the node's context menu, as a user opens it
     page.get_by_text("Swap for VIDiff Load Video (your own video)").click()
+    page.wait_for_timeout(1500)
+    page.evaluate("""() => {  // then the user picks the video (the list's first may be another test's file)
+        const own = app.graph._nodes.find(n => n.type === 'VIDiffLoadVideo');
+        const video = own.widgets.find(w => w.name === 'video');
+        video.value = 'vidiff_example.mp4';
+        video.callback?.(video.value);
+    }""")
     page.wait_for_function("() => app.graph._nodes.find(n => n.type === 'VIDiffLoadVideo')?.size[1] > 300")
     page.wait_for_timeout(500)  # the video preview has loaded and sized the node
     page.screenshot(path=str(ARTIFACTS / "swap_for_own_video.png"))

@@ -313,8 +313,9 @@ export function swapForOwnVideo(sample) {
     }
   });
   own.setSize([Math.max(own.size[0], sample.size[0]), own.size[1]]);
-  // The new node is taller (its video preview appears once the file loads): what lay below the sample loader in
-  // its column moves down as the node grows, and the groups around it grow, for the first seconds after the swap.
+  // The new node is taller (its video preview appears once a file loads, whenever the user picks one): whenever it
+  // grows past its lowest point so far, what lay below the sample loader in its column moves down and the groups
+  // around it grow, so no node ends up under it.
   const [x0, y0] = sample.pos;
   let bottom = y0 + sample.size[1];
   const column = graph._nodes.filter((n) => n !== own && n !== sample && n.pos[1] >= bottom
@@ -329,8 +330,7 @@ export function swapForOwnVideo(sample) {
     bottom += grow;
     graph.setDirtyCanvas(true, true);
   };
-  const until = Date.now() + 5000;
-  chain(own, "onResize", () => { if (Date.now() < until) makeRoom(); });
+  chain(own, "onResize", makeRoom);
   makeRoom();
   graph.remove(sample);
   graph.setDirtyCanvas(true, true);
