@@ -146,6 +146,7 @@ class ComfyServer:
     env: dict[str, str] = field(default_factory=dict)  # extra environment of the server process
     models: Path | None = None  # the model folders (default: workdir/models; a second server may share the first's)
     custom_nodes: Path | None = None  # a second custom_nodes folder (peer packs: tests/peer_packs.py)
+    args: list[str] = field(default_factory=list)  # extra command-line arguments of main.py
 
     @property
     def url(self) -> str:
@@ -168,7 +169,7 @@ class ComfyServer:
              "--extra-model-paths-config", str(config), "--input-directory", str(self.workdir / "input"),
              "--output-directory", str(self.workdir / "output"), "--temp-directory", str(self.workdir / "temp"),
              "--user-directory", str(self.workdir / "user"), "--preview-method", "latent2rgb",
-             "--disable-auto-launch"],
+             "--disable-auto-launch", *self.args],
             cwd=comfy, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -103,4 +103,7 @@ def start_peer_server(work: Path, models: Path, *packs: str):
 
     write_peer_model_files(models)
     write_input_files(work / "input")
-    return ComfyServer(work, models=models, custom_nodes=custom_nodes_with(work, *packs)).start()
+    # torch's attention: the host's default on a CPU (sub-quadratic) sizes its chunks by the RAM free at each call,
+    # so a result would move by ~1e-4 with what else runs on the machine; comparisons at 1e-5 need fixed sums.
+    return ComfyServer(work, models=models, custom_nodes=custom_nodes_with(work, *packs),
+                       args=["--use-pytorch-cross-attention"]).start()

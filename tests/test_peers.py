@@ -178,22 +178,30 @@ def test_video_cfg_1_with_ip_adapter_runs_and_equals_the_formula(ip_adapter_runs
     assert _rel(got["video_cfg_1"], got["after"]) > 1e-3  # a different s_V, a different video
 
 
-def test_vidiff_and_animatediff_evolved_graphs_run_one_after_the_other_unchanged(peer_server, server):
-    """An AnimateDiff-Evolved graph, then a VIDiff graph, then the AnimateDiff-Evolved graph again in one server:
-    each result equals its first run, and the VIDiff result equals the plain server's (no peer packs)."""
+def test_vidiff_and_animatediff_evolved_graphs_run_one_after_the_other_unchanged(peer_server):
+    """A VIDiff graph, an AnimateDiff-Evolved graph, the VIDiff graph again, the AnimateDiff-Evolved one again (the
+    server's cached outputs dropped before each but the third, so every node runs): each result equals its first
+    run. The third runs on the checkpoint AnimateDiff-Evolved just sampled with, whose UNet blocks hold its motion
+    modules while its MODEL is loaded: the VIDiff MODEL made then must not take them in."""
     p = Prompt()
     b = _base(p, ip_adapter=False)
     _core_dual_cfg(p, b, _ade(p, b["ckpt"]), "ade_alone")
     q = Prompt()
     c = _base(q, ip_adapter=False)
     _vidiff_guider(q, c, _motion(q, c["ckpt"]), "vidiff_alone")
-    first = _latents(peer_server, peer_server.run(copy.deepcopy(dict(p)), timeout=900), p)["ade_alone"]
-    vidiff = _latents(peer_server, peer_server.run(copy.deepcopy(dict(q)), timeout=900), q)["vidiff_alone"]
-    again = _latents(peer_server, peer_server.run(copy.deepcopy(dict(p)), timeout=900), p)["ade_alone"]
-    plain = _latents(server, server.run(copy.deepcopy(dict(q)), timeout=900), q)["vidiff_alone"]
-    assert _rel(again, first) < PARITY
-    assert _rel(vidiff, plain) < PARITY
-    assert _rel(vidiff, first) < PARITY  # and VIDiff's temporal layers compute what AnimateDiff-Evolved's do
+
+    def run(prompt: Prompt, name: str, fresh: bool) -> torch.Tensor:
+        if fresh:  # drop cached node outputs (not the loaded models): every node runs again
+            peer_server.post("/free", {"free_memory": True, "unload_models": False})
+        return _latents(peer_server, peer_server.run(copy.deepcopy(dict(prompt)), timeout=900), prompt)[name]
+
+    vidiff = run(q, "vidiff_alone", fresh=True)
+    ade = run(p, "ade_alone", fresh=True)
+    vidiff_again = run(q, "vidiff_alone", fresh=False)  # on the checkpoint AnimateDiff-Evolved just sampled
+    ade_again = run(p, "ade_alone", fresh=True)
+    assert _rel(vidiff_again, vidiff) < PARITY
+    assert _rel(ade_again, ade) < PARITY
+    assert _rel(vidiff, ade) < 1e-4  # the two packs' temporal layers compute the same (see docs/nodes.md)
 
 
 @pytest.mark.parametrize("order", ["vidiff_on_ade", "ade_on_vidiff"])
