@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from comfy_harness import API_ALL, ROOT, UI, UI_PLAIN
+from comfy_harness import API_ALL, ROOT, UI, UI_ALL, UI_PLAIN
 
 pytestmark = pytest.mark.comfyui
 ARTIFACTS = ROOT / "test-artifacts"
@@ -19,6 +19,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 @pytest.fixture(scope="module")
 def page(server):
+    yield from browser_page(server)
+
+
+def browser_page(server):
+    """A page of the real frontend on `server`, VIDiff's nodes registered, first-run dialogs closed."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: install the Debian packages chromium and chromium-driver (.ci/run does)")
     from playwright.sync_api import sync_playwright
@@ -66,13 +71,21 @@ def _stop_queue(server) -> None:
 
 @pytest.mark.parametrize("name", sorted(UI_PLAIN))
 def test_workflow_loads_and_converts_to_an_accepted_prompt(server, page, name):
-    _load(page, UI_PLAIN[name])
+    check_workflow_converts_to_an_accepted_prompt(server, page, name)
+
+
+def check_workflow_converts_to_an_accepted_prompt(server, page, name: str) -> None:
+    """Every node known to the frontend, every widget value in place, the same graph as the API twin, and the
+    server accepts the prompt the frontend makes of it."""
+    _load(page, UI_ALL[name])
     report = page.evaluate("""() => app.graph._nodes.map(n => ({
         id: n.id, type: n.type, mode: n.mode, known: !!LiteGraph.registered_node_types[n.type],
         widgets: Object.fromEntries((n.widgets || []).map(w => [w.name, w.value]))}))""")
     assert all(n["known"] for n in report), [n["type"] for n in report if not n["known"]]
     api = API_ALL[name.removeprefix("vidiff_")]
     for node in report:  # every widget value of the API workflow landed in the widget of that name
+        if node["type"] == "Note":  # the frontend's own text note: never sent to the server
+            continue
         if str(node["id"]) not in api:  # an optional slot (the LoRA loader), shown bypassed, left out of the API form
             assert node["mode"] == 4, node
             continue

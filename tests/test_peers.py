@@ -231,3 +231,53 @@ def test_the_ip_adapter_template_runs(peer_server):
     (saved,) = [i for n in result["history"]["outputs"].values() for i in n.get("images", []) + n.get("videos", [])]
     path = peer_server.workdir / "output" / saved["subfolder"] / saved["filename"]
     assert video_info(path)[:3] == (FRAMES, WIDTH, HEIGHT)
+
+
+# -- the template in the real frontend (headless Chromium), on the server with IPAdapter_plus ---------------------
+TEMPLATE = "vidiff_style_ip_adapter"
+
+
+@pytest.fixture(scope="module")
+def peer_page(peer_server):
+    from test_browser import browser_page
+
+    yield from browser_page(peer_server)
+
+
+def test_the_ip_adapter_template_matches_the_servers_nodes(peer_server):
+    from test_comfyui import check_ui_workflow_matches_object_info
+
+    check_ui_workflow_matches_object_info(peer_server, TEMPLATE)
+
+
+def test_the_ip_adapter_template_converts_to_an_accepted_prompt(peer_server, peer_page):
+    from test_browser import check_workflow_converts_to_an_accepted_prompt
+
+    check_workflow_converts_to_an_accepted_prompt(peer_server, peer_page, TEMPLATE)
+
+
+def test_the_ip_adapter_template_opens_whole_and_tidy(peer_page):
+    from test_templates_browser import check_template_opens_whole_and_tidy
+
+    check_template_opens_whole_and_tidy(peer_page, TEMPLATE)
+    note = peer_page.evaluate("() => app.graph._nodes.filter((n) => n.type === 'Note').map((n) => n.widgets[0].value)")
+    assert len(note) == 1 and "ComfyUI_IPAdapter_plus" in note[0] and PEER_FILES["ipadapter"] in note[0], note
+
+
+def test_missing_ip_adapter_files_are_offered_for_download(peer_page, tmp_path):
+    """On a ComfyUI with IPAdapter_plus but none of the template's files, the Missing Models dialog lists the
+    IP-Adapter and its image encoder (and InstructPix2Pix, the motion module), each with a Download."""
+    from comfy_harness import ComfyServer
+    from peer_packs import custom_nodes_with
+    from test_templates_browser import check_missing_models_dialog
+
+    from comfy_harness import UI
+
+    listed = {m["name"]: m for n in UI[TEMPLATE]["nodes"] for m in n["properties"].get("models", [])}
+    assert {PEER_FILES["ipadapter"], PEER_FILES["clip_vision_h"]} <= set(listed), listed
+    assert listed[PEER_FILES["ipadapter"]]["directory"] == "ipadapter"
+    bare = ComfyServer(tmp_path / "bare", custom_nodes=custom_nodes_with(tmp_path / "bare", "ipadapter")).start()
+    try:
+        check_missing_models_dialog(peer_page, bare, (TEMPLATE,))
+    finally:
+        bare.stop()

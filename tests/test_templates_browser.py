@@ -11,7 +11,7 @@ import urllib.parse
 import uuid
 
 import pytest
-from comfy_harness import API_ALL, ROOT, UI, UI_ALL
+from comfy_harness import API_ALL, PEER_TEMPLATES, ROOT, UI, UI_ALL
 from test_browser import ARTIFACTS, _close_dialogs, page  # noqa: F401  (the browser fixture)
 
 from vidiff_model.mini.styles import STYLES
@@ -26,10 +26,12 @@ PRESETS = {
     "mini_long_video": {"task": "recolor"},
     "segmentation": {"task": "segmentation", "object": "girl riding the horse", "color": "red"},
     "style_text": {"task": "style_text", "style": "Sketch"},
-    "style_image": {"task": "style_image"},
+    "style_image": {"task": "style_image"}, "style_ip_adapter": {"task": "style_image"},
     "long_video": {"task": "style_text", "style": "Watercolor"},
     "compare_guidance": {"task": "dehaze"},
 }
+UI_PLAIN_OFFERED = sorted(k for k in UI if k.removeprefix("vidiff_") not in PEER_TEMPLATES)  # peers: test_peers.py
+NOTE = "Note"  # the frontend's own text note, above a template's graph (what it needs): in no group
 # the host's save nodes: each embeds the prompt and the workflow (extra_pnginfo) in the file it writes
 EMBEDDING_SAVES = {"SaveVideo", "SaveAnimatedWEBP"}
 
@@ -100,8 +102,14 @@ def _alerts(page) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("name", sorted(UI))
+@pytest.mark.parametrize("name", UI_PLAIN_OFFERED)
 def test_template_opens_whole_and_tidy(server, page, name):  # noqa: F811
+    check_template_opens_whole_and_tidy(page, name)
+
+
+def check_template_opens_whole_and_tidy(page, name: str) -> None:  # noqa: F811
+    """Opened from the template browser: the saved view, every node in the panel, none overlapping, groups in stage
+    order holding every node (a Note excepted), links flowing rightwards, the preset matching the instruction."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     _open_from_template_browser(page, name)
     _settle(page)
@@ -133,6 +141,9 @@ def test_template_opens_whole_and_tidy(server, page, name):  # noqa: F811
         assert _inside(group["rect"], geo["panel"]), f"{name}: group {group['title']} outside the view"
     group_of = {}
     for node in geo["nodes"]:
+        if node["type"] == NOTE:  # above the groups, in none
+            assert not any(_overlap(node["rect"], g["rect"]) for g in groups), f"{name}: the note over a group"
+            continue
         owners = [i for i, g in enumerate(groups) if _inside(node["rect"], g["rect"])]
         assert len(owners) == 1, f"{name}: {node['title']} in groups {owners}"
         group_of[node["id"]] = owners[0]
@@ -207,35 +218,43 @@ def test_missing_models_dialog_names_every_file_with_its_folder_and_link(page, t
 
     bare = ComfyServer(tmp_path / "bare").start()
     try:
-        bare.post("/settings/Comfy.TutorialCompleted", True)
-        other = page.context.browser.new_page(viewport={"width": 1600, "height": 1000})
-        other.goto(bare.url)
-        other.wait_for_function("() => window.app && !!LiteGraph.registered_node_types['VIDiffSampler']",
-                                timeout=120_000)
-        for name in ("vidiff_dehaze", "vidiff_style_image"):
-            other.evaluate("async (wf) => { await app.loadGraphData(wf); }", UI_ALL[name])
-            dialog = other.locator(".p-dialog:has(.comfy-missing-models)")
-            dialog.wait_for(timeout=20_000)
-            text = dialog.inner_text()
-            expected = [m for n in UI_ALL[name]["nodes"] for m in n["properties"].get("models", [])]
-            assert len(expected) >= 2, name
-            for model in expected:
-                assert f"{model['directory']} / {model['name']}" in text, (name, model, text)
-            if name in UI:  # an offered template: the dialog can download every file (no red refusal)
-                for refusal in ("Only allowed suffixes", "Download not allowed"):
-                    assert refusal not in text, (name, text)
-                assert text.count("Download") >= len(expected), text
-            other.screenshot(path=str(ARTIFACTS / f"missing_models_{name}.png"))
-            other.keyboard.press("Escape")
-            dialog.wait_for(state="detached", timeout=10_000)
-        other.close()
+        check_missing_models_dialog(page, bare, ("vidiff_dehaze", "vidiff_style_image"))
     finally:
         bare.stop()
+
+
+def check_missing_models_dialog(page, bare, names) -> None:  # noqa: F811
+    """On `bare` (a server without the files), each template's Missing Models dialog names every file its loaders
+    list as folder / file; for an offered template, each with a Download the dialog allows."""
+    bare.post("/settings/Comfy.TutorialCompleted", True)
+    other = page.context.browser.new_page(viewport={"width": 1600, "height": 1000})
+    other.goto(bare.url)
+    other.wait_for_function("() => window.app && !!LiteGraph.registered_node_types['VIDiffSampler']",
+                            timeout=120_000)
+    for name in names:
+        other.evaluate("async (wf) => { await app.loadGraphData(wf); }", UI_ALL[name])
+        dialog = other.locator(".p-dialog:has(.comfy-missing-models)")
+        dialog.wait_for(timeout=20_000)
+        text = dialog.inner_text()
+        expected = [m for n in UI_ALL[name]["nodes"] for m in n["properties"].get("models", [])]
+        assert len(expected) >= 2, name
+        for model in expected:
+            assert f"{model['directory']} / {model['name']}" in text, (name, model, text)
+        if name in UI:  # an offered template: the dialog can download every file (no red refusal)
+            for refusal in ("Only allowed suffixes", "Download not allowed"):
+                assert refusal not in text, (name, text)
+            assert text.count("Download") >= len(expected), text
+        other.screenshot(path=str(ARTIFACTS / f"missing_models_{name}.png"))
+        other.keyboard.press("Escape")
+        dialog.wait_for(state="detached", timeout=10_000)
+    other.close()
 
 
 def test_every_workflow_saves_through_nodes_that_embed_the_graph(server):
     info = server.get("/object_info")
     for name, prompt in API_ALL.items():
+        if name in PEER_TEMPLATES:  # a peer pack's nodes are in its server's object_info: test_peers.py
+            continue
         outputs = {n["class_type"] for n in prompt.values() if info[n["class_type"]].get("output_node")}
         assert outputs <= EMBEDDING_SAVES | {"VIDiffVideoMetrics"}, f"{name}: {outputs}"
         assert outputs & EMBEDDING_SAVES, name
