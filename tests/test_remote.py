@@ -11,13 +11,23 @@ import time
 from pathlib import Path
 
 import pytest
-from comfy_harness import API_ALL, ROOT, ComfyServer, _free_port, comfyui_path, write_video
+from comfy_harness import API_ALL, PEER_TEMPLATES, ROOT, ComfyServer, _free_port, comfyui_path, write_video
 from remote_harness import JOB_WORKFLOW, cli, cli_popen, job_args, sha, write_videos
 
 JOB = json.loads(JOB_WORKFLOW.read_text())
 ID = {node["class_type"]: node_id for node_id, node in JOB.items()}  # the job's node ids, by type
 
 pytestmark = pytest.mark.comfyui
+
+
+def test_a_workflow_whose_custom_nodes_the_server_lacks_names_the_pack(server, tmp_path):
+    """The IP-Adapter template on a server without IPAdapter_plus: one error naming the pack, its URL and every node
+    type of it the workflow uses, before anything is queued or uploaded (exit 2, no traceback)."""
+    out = cli("run", "--server", server.url, "--workflow", "style_ip_adapter", "--out", str(tmp_path / "out"))
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "ComfyUI_IPAdapter_plus (IPAdapterAdvanced, IPAdapterModelLoader)" in out.stderr, out.stderr
+    assert "https://github.com/cubiq/ComfyUI_IPAdapter_plus" in out.stderr
 
 
 def test_the_client_imports_neither_comfyui_nor_torch():
@@ -43,7 +53,9 @@ def _fast_sets(prompt: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(API_ALL))
-def test_every_api_workflow_runs_through_the_client(server, tmp_path, name):
+def test_every_api_workflow_runs_through_the_client(request, server, tmp_path, name):
+    if name in PEER_TEMPLATES:  # it needs a peer pack (IPAdapter_plus): the server that has it
+        server = request.getfixturevalue("peer_server")
     prompt = API_ALL[name]  # offered or experimental, named as a template (mini_dehaze): the client finds the file
     args = ["run", "--server", server.url, "--workflow", name, "--out", str(tmp_path / "out"), *_fast_sets(prompt)]
     uploads = any(n["class_type"] == "LoadVideo" for n in prompt.values())

@@ -18,6 +18,7 @@ from .batch import list_videos, run_batch, summary_table, warn
 from .client import ComfyClient
 from .errors import RemoteError
 from .model_files import check_files
+from .node_packs import check_node_types
 from .own_footage import takes_own_footage, use_own_video
 from .progress import ProgressLine
 from .workflow import (Prompt, apply_assignments, check_video, load_workflow, parse_assignment, resolve_workflow,
@@ -31,6 +32,7 @@ def _prepare(prompt: Prompt, args: argparse.Namespace, client: ComfyClient, vide
     the server is known to have every file it names (all missing ones in one error; the --video slot aside)."""
     prompt = apply_assignments(prompt, [parse_assignment(text) for text in args.set], client.input_names)
     client.check()
+    check_node_types(prompt, client.input_specs, args.workflow)
     check_files(prompt, client.input_options, args.workflow, ignore={video_node_id} if video_node_id else set(),
                 folders=client.folders)
     return prompt
