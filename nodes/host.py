@@ -15,6 +15,7 @@ import folder_paths
 import latent_preview
 import torch
 
+from ..vidiff_model import VIDiffError
 from ..vidiff_model.errors import LatentError
 
 VIDIFF_FOLDER = "vidiff"
@@ -106,3 +107,19 @@ def send_progress_event(node_id: str | None, info) -> None:
 def interrupt_check() -> None:
     """Raises the host's interruption exception when the user pressed Cancel."""
     comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+SCHEDULE_TOOLTIP = ("Noise schedule the samplers use (betas 0.00085 to 0.012). autoselect: the schedule the model was "
+                    "trained with ({auto}). sd15: scaled_linear, SD-1.5 and InstructPix2Pix's (ComfyUI's \"linear\"). "
+                    "animatediff: linear, what the AnimateDiff motion modules were trained with (ComfyUI's and "
+                    "AnimateDiff-Evolved's \"sqrt_linear\").")
+
+
+def model_path(folder: str, name: str, input_name: str) -> str:
+    """Full path of a model file, or an error naming the input and the folder searched."""
+    path = folder_paths.get_full_path(folder, name)
+    if path is None:
+        raise VIDiffError(f"{input_name}: {name} is not in models/{folder} "
+                          f"({', '.join(folder_paths.get_folder_paths(folder))}); put the file there "
+                          "and refresh, or pick one from the list")
+    return path

@@ -14,23 +14,21 @@ from ..vidiff_model import VIDiffError
 from ..vidiff_model.checkpoints.native import read_vidiff_parts
 from ..vidiff_model.config import BETA_SCHEDULE_CHOICES
 from ..vidiff_model.instruction import ImageInstructionMLP
-from .host import MOTION_FOLDER, VIDIFF_FOLDER
+from .host import MOTION_FOLDER, SCHEDULE_TOOLTIP, VIDIFF_FOLDER, model_path
 from .host_unet import host_unet_model
 from .model_injection import VIDiffAttachment, add_temporal_layers, group_modules
+from .motion import apply_motion_module
 from .types import DTYPE_CHOICES
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}  # "auto": the host's choice
 
 _DTYPE_TOOLTIP = "Weight dtype. auto: what the host picks for its device (fp16/bf16 on a GPU, fp32 on the CPU)."
-_SCHEDULE_TOOLTIP = ("Noise schedule the samplers use (betas 0.00085 to 0.012). autoselect: the schedule the model was "
-                     "trained with ({auto}). sd15: scaled_linear, SD-1.5 and InstructPix2Pix's (ComfyUI's \"linear\"). "
-                     "animatediff: linear, what the AnimateDiff motion modules were trained with (ComfyUI's and "
-                     "AnimateDiff-Evolved's \"sqrt_linear\").")
+
 
 
 def _schedule_input(auto: str) -> io.Combo.Input:
     return io.Combo.Input("beta_schedule", options=list(BETA_SCHEDULE_CHOICES), default="autoselect", optional=True,
-                          tooltip=_SCHEDULE_TOOLTIP.format(auto=auto))
+                          tooltip=SCHEDULE_TOOLTIP.format(auto=auto))
 
 
 class VIDiffModelLoader(io.ComfyNode):
@@ -106,8 +104,6 @@ class VIDiffModelFromParts(io.ComfyNode):
 
     @classmethod
     def execute(cls, unet_checkpoint, motion_module, weight_dtype, beta_schedule="autoselect") -> io.NodeOutput:
-        from .motion import apply_motion_module
-
         unet_path = model_path("checkpoints", unet_checkpoint, "unet_checkpoint")
         motion_path = model_path(MOTION_FOLDER, motion_module, "motion_module")
         options = {"dtype": DTYPES[weight_dtype]} if weight_dtype in DTYPES else {}
@@ -117,15 +113,3 @@ class VIDiffModelFromParts(io.ComfyNode):
             raise VIDiffError(f"unet_checkpoint: {unet_checkpoint} holds no UNet the host recognises; pick an "
                               "InstructPix2Pix or SD-1.5 checkpoint")
         return io.NodeOutput(apply_motion_module(model, motion_path, motion_module, beta_schedule))
-
-
-def model_path(folder: str, name: str, input_name: str) -> str:
-    """Full path of a model file, or an error naming the input and the folder searched."""
-    path = folder_paths.get_full_path(folder, name)
-    if path is None:
-        raise VIDiffError(f"{input_name}: {name} is not in models/{folder} "
-                                    f"({', '.join(folder_paths.get_folder_paths(folder))}); put the file there "
-                                    "and refresh, or pick one from the list")
-    return path
-
-

@@ -9,11 +9,10 @@ from ..vidiff_model.checkpoints.motion_module import read_motion_module
 from ..vidiff_model.checkpoints.from_parts import MOTION_BETA_SCHEDULE, SPATIAL_NORM
 from ..vidiff_model.config import BETA_SCHEDULE_CHOICES, VideoUNetConfig, VIDiffConfig
 from ..vidiff_model.guidance import GuidanceConfig
-from .host import MOTION_FOLDER, latent_to_video
+from .host import MOTION_FOLDER, SCHEDULE_TOOLTIP, latent_to_video, model_path
 from .host_guider import VIDiffDualGuider, VIDiffNoise, check_video_model
 from .host_sampling import HostVideoModel
 from .instruction import instruction_pair
-from .loaders import _SCHEDULE_TOOLTIP, model_path
 from .model_injection import VIDiffAttachment, add_temporal_layers, group_modules
 
 def apply_motion_module(model, path: str, name: str, beta_schedule: str = "autoselect"):
@@ -44,7 +43,7 @@ class VIDiffApplyMotionModule(io.ComfyNode):
                 io.Combo.Input("motion_module", options=folder_paths.get_filename_list(MOTION_FOLDER),
                                tooltip="AnimateDiff SD-1.5 motion module from models/animatediff_models."),
                 io.Combo.Input("beta_schedule", options=list(BETA_SCHEDULE_CHOICES), default="autoselect",
-                               optional=True, tooltip=_SCHEDULE_TOOLTIP.format(auto="the motion module's, animatediff")),
+                               optional=True, tooltip=SCHEDULE_TOOLTIP.format(auto="the motion module's, animatediff")),
             ],
             outputs=[io.Model.Output(display_name="model", tooltip="The MODEL with temporal layers: frames are the "
                                                                    "latent's batch.")],

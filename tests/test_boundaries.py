@@ -95,3 +95,40 @@ def test_training_never_imports_the_mini_package():
         imported = _absolute_imports(f.read_text(), module, is_package)
         offenders[str(f.relative_to(ROOT))] = sorted(_imports_mini(imported))
     assert not {f: m for f, m in offenders.items() if m}
+
+
+def _import_cycle(package: str) -> list[str]:
+    """One import cycle among the modules of `package` (a folder under ROOT), function-level imports included;
+    [] when there is none. The package's own __init__ is left out: importing a submodule runs it anyway."""
+    modules = {f"{package}.{f.stem}": f for f in sorted((ROOT / package).glob("*.py")) if f.stem != "__init__"}
+    edges = {m: sorted(_absolute_imports(f.read_text(), m) & modules.keys() - {m}) for m, f in modules.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(m: str, path: list[str]) -> list[str]:
+        state[m] = 1
+        for n in edges[m]:
+            if state.get(n) == 1:
+                return path[path.index(n):] + [m, n] if n in path else [m, n]
+            if n not in state and (cycle := visit(n, path + [m])):
+                return cycle
+        state[m] = 2
+        return []
+
+    for m in modules:
+        if m not in state and (cycle := visit(m, [])):
+            return cycle
+    return []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "pack").mkdir()
+    (tmp_path / "pack" / "a.py").write_text("from .b import x\n")
+    (tmp_path / "pack" / "b.py").write_text("def f():\n    from .a import y\n")
+    (tmp_path / "pack" / "c.py").write_text("from . import a\n")
+    assert sorted(set(_import_cycle("pack"))) == ["pack.a", "pack.b"]
+
+
+def test_nodes_has_no_import_cycle():
+    """Every node file stands above what it uses: no circle of imports in nodes/ (lazy imports count)."""
+    assert _import_cycle("nodes") == []
