@@ -150,8 +150,7 @@ def temporal_slots(unet: UNetModel) -> list[tuple[str, str, str]]:
     slots = []
 
     def after(block) -> str:
-        names = [n for n, m in block.named_children() if isinstance(m, (ResBlock, SpatialTransformer))]
-        return names[-1]
+        return [n for n, m in host_layers(block) if isinstance(m, (ResBlock, SpatialTransformer))][-1]
 
     level, j = 0, 0
     for i, block in enumerate(unet.input_blocks):
@@ -163,7 +162,7 @@ def temporal_slots(unet: UNetModel) -> list[tuple[str, str, str]]:
             slots.append((f"down_blocks.{level}.motion_modules.{j}", f"input_blocks.{i}", after(block)))
             j += 1
     if unet.middle_block is not None:
-        attention = next(n for n, m in unet.middle_block.named_children() if isinstance(m, SpatialTransformer))
+        attention = next(n for n, m in host_layers(unet.middle_block) if isinstance(m, SpatialTransformer))
         slots.append(("mid_block.motion_modules.0", "middle_block", attention))  # between attention and resnet 2
     level, j = 0, 0
     for i, block in enumerate(unet.output_blocks):
@@ -178,10 +177,20 @@ def _block_width(block) -> int:
     return next(m for m in block.children() if isinstance(m, ResBlock)).out_channels
 
 
+HOST_LAYERS = (ResBlock, SpatialTransformer, Downsample, Upsample)  # what the host's UNet blocks hold
+
+
+def host_layers(block: TimestepEmbedSequential) -> list[tuple[str, torch.nn.Module]]:
+    """The block's own layers under their own names ("0", "1", …). Another pack's modules put into the shared UNet in
+    place while its MODEL is loaded (AnimateDiff-Evolved inserts its motion modules into these blocks, renumbering
+    the layers after them, until it is unloaded) belong to that MODEL, not to this one."""
+    return [(str(i), m) for i, m in enumerate(m for m in block.children() if isinstance(m, HOST_LAYERS))]
+
+
 def _with_temporal(block: TimestepEmbedSequential, after: str, temporal: TemporalModule) -> TimestepEmbedSequential:
-    """A new block running the same children (same names) with `temporal` right after child `after`."""
+    """A new block running the block's own layers (same names) with `temporal` right after layer `after`."""
     out = TimestepEmbedSequential()
-    for name, child in block.named_children():
+    for name, child in host_layers(block):
         out.add_module(name, child)
         if name == after:
             out.add_module(MOTION_CHILD, temporal)
@@ -267,12 +276,14 @@ def module_bytes(module: torch.nn.Module | None) -> int:
 
 
 def _add_clip_norms(clone, unet: UNetModel, count: FrameCount) -> None:
-    norms = ["out.0"]
-    for name, module in unet.named_modules():
-        if isinstance(module, ResBlock):
-            norms += [f"{name}.in_layers.0", f"{name}.out_layers.0"]
-    for name in norms:
-        norm = clone.get_model_object(f"diffusion_model.{name}")
+    norms = {"out.0": unet.out[0]}
+    blocks = [(f"input_blocks.{i}", b) for i, b in enumerate(unet.input_blocks)] + [("middle_block", unet.middle_block)]
+    for path, block in blocks + [(f"output_blocks.{i}", b) for i, b in enumerate(unet.output_blocks)]:
+        for name, layer in host_layers(block):  # the host's names, whatever another pack put in place
+            if isinstance(layer, ResBlock):
+                norms.update({f"{path}.{name}.in_layers.0": layer.in_layers[0],
+                              f"{path}.{name}.out_layers.0": layer.out_layers[0]})
+    for name, norm in norms.items():
         if not isinstance(norm, torch.nn.GroupNorm):
             raise VIDiffError(f"model: {name} is a {type(norm).__name__}, not a GroupNorm, so it cannot take the v1 "
                               "motion module's clip-wide statistics; use a v2 or v3 motion module with this model")

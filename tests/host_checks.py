@@ -313,6 +313,37 @@ def check_fp8(files) -> dict:
             "temporal_dtype": str(temporal.temporal_transformer.proj_in.weight.dtype)}
 
 
+class ForeignTemporal(torch.nn.Module):
+    """Stands for a module another pack puts into the shared UNet's blocks in place while its own MODEL is loaded
+    (AnimateDiff-Evolved's motion modules): it would change every result it runs in."""
+
+    def forward(self, x, *args, **kwargs):
+        return x * 3.0
+
+
+def check_foreign_modules(files) -> dict:
+    """VIDiff Apply Motion Module on a checkpoint whose UNet blocks hold another MODEL's injected modules (one
+    after the first layer of input block 1 and of the middle block, renumbering the layers after them): the clone
+    runs the host's own layers, under their own names, and samples as without them. v1 (its norms patched by
+    name) and v2 (a middle-block module)."""
+    out = {}
+    for version in ("v1", "v2"):
+        reference = host_path(motion.apply_motion_module(host_model(files["unet"]), str(files[version]), "mm"))
+        base = host_model(files["unet"])
+        unet = base.model.diffusion_model
+        unet.input_blocks[1].insert(1, ForeignTemporal())
+        unet.middle_block.insert(1, ForeignTemporal())
+        model = motion.apply_motion_module(base, str(files[version]), "mm")
+        blocks = {k.removeprefix("diffusion_model."): v for k, v in model.object_patches.items()
+                  if k in ("diffusion_model.input_blocks.1", "diffusion_model.middle_block")}
+        names = {k: [n for n, _ in b.named_children()] for k, b in blocks.items()}
+        foreign = sum(isinstance(m, ForeignTemporal) for b in blocks.values() for m in b.children())
+        for block in (unet.input_blocks[1], unet.middle_block):  # the other MODEL unloads: its modules go
+            del block[1]
+        out[version] = {"names": names, "foreign_in_clone": foreign, "rel_l2": rel(host_path(model), reference)}
+    return out
+
+
 def plain_path(model) -> torch.Tensor:
     """The host's own InstructPix2Pix sampling of the frames as a batch of images (no VIDiff node)."""
     source, text, _ = inputs()
@@ -367,7 +398,8 @@ def check_errors(files) -> dict:
 
 
 CHECKS = {"parity": check_parity, "sampler": check_sampler, "vidiff_files": check_vidiff_files, "lora": check_lora,
-          "patches": check_patches, "fp8": check_fp8, "input_unchanged": check_input_unchanged, "errors": check_errors}
+          "patches": check_patches, "fp8": check_fp8, "input_unchanged": check_input_unchanged, "errors": check_errors,
+          "foreign_modules": check_foreign_modules}
 
 def run_checks(checks: dict, only_variable: str) -> None:
     """Writes the fixture files, runs `checks` (those named in the environment variable `only_variable`,

@@ -145,3 +145,14 @@ def test_guider_with_samplercustomadvanced_equals_vidiff_sampler_through_the_ser
     assert latents["15"].shape == (FRAMES, 4, 6, 8)
     rel = float((latents["15"] - latents["16"]).norm() / latents["15"].norm())
     assert rel < PARITY, rel
+
+
+def test_another_packs_modules_in_the_shared_unet_are_not_taken_in(checks):
+    """AnimateDiff-Evolved inserts its motion modules into the UNet's blocks while its MODEL is loaded; a VIDiff
+    MODEL made meanwhile copies the host's own layers only, under their names (LoRA keys), and samples as without."""
+    got = checks["foreign_modules"]
+    for version in ("v1", "v2"):
+        assert got[version]["foreign_in_clone"] == 0, got
+        assert got[version]["names"]["input_blocks.1"][-1] == "vidiff_motion", got
+        assert got[version]["rel_l2"] < PARITY, got
+    assert got["v2"]["names"]["middle_block"] == ["0", "1", "vidiff_motion", "2"], got

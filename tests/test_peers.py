@@ -112,9 +112,13 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module")
 def ip_adapter_runs(peer_server):
-    """One prompt: the same source and instruction sampled every way the tests compare."""
+    """One prompt: the same source and instruction sampled every way the tests compare. AnimateDiff-Evolved's
+    graphs come first (the server runs output nodes in order), so VIDiff's MODELs are made after its motion
+    modules were put into the shared UNet's blocks and sampled with."""
     p = Prompt()
     b = _base(p)
+    _core_dual_cfg(p, b, _ip_adapter(p, b, _ade(p, b["ckpt"])), "ade")
+    _core_dual_cfg(p, b, _ip_adapter(p, b, _ade(p, b["ckpt"]), image=b["frames"], batch=True), "ade_frames")
     vidiff = _motion(p, b["ckpt"])
     after = _ip_adapter(p, b, vidiff)  # Load Checkpoint → VIDiff Apply Motion Module → IPAdapter (the template)
     before = _motion(p, _ip_adapter(p, b, b["ckpt"]))  # → IPAdapter → VIDiff Apply Motion Module
@@ -122,10 +126,8 @@ def ip_adapter_runs(peer_server):
     _vidiff_guider(p, b, after, "after")
     _vidiff_guider(p, b, before, "before")
     _vidiff_sampler(p, b, after, "sampler")
-    _core_dual_cfg(p, b, _ip_adapter(p, b, _ade(p, b["ckpt"])), "ade")
     # a picture per frame: the source frames themselves, and the style picture repeated (= one picture)
     _vidiff_guider(p, b, _ip_adapter(p, b, vidiff, image=b["frames"], batch=True), "frames")
-    _core_dual_cfg(p, b, _ip_adapter(p, b, _ade(p, b["ckpt"]), image=b["frames"], batch=True), "ade_frames")
     repeated = p.add("RepeatImageBatch", image=b["picture"], amount=FRAMES)
     _vidiff_guider(p, b, _ip_adapter(p, b, vidiff, image=repeated, batch=True), "repeated")
     # s_V = 1: the no-video branch has weight 0 (the core guider would skip it, and IPAdapter_plus then fails)
