@@ -214,3 +214,85 @@ def test_modes_follow_the_samplers_device(mode):
                              long_video=LongVideoOptions(8, 3, mode), continuation=lambda n: instruction_with_shift([0.0] * 4))
     assert sampler.devices and set(sampler.devices) == {"meta"}
     assert result.latent.shape == source.shape and result.latent.device.type == "cpu"
+
+
+# A video in parts (meta batches, the client's segments): plan, noise stream, carried frames.
+
+@settings(max_examples=300, deadline=None)
+@given(frames=st.integers(2, 200), clip_length=st.integers(1, 24), data=st.data())
+def test_a_continued_plan_writes_the_frames_left_once(frames, clip_length, data):
+    overlap = data.draw(st.integers(0, clip_length - 1))
+    done = data.draw(st.integers(1, frames - 1))
+    clips = plan_clips(frames, clip_length, overlap, done=done)
+    assert [f for c in clips for f in range(c.new_start, c.end)] == list(range(done, frames))
+    assert clips[0].overlap == done - clips[0].start and clips[-1].end == frames
+    assert clips[0].overlap >= min(overlap, done)  # continues from at least `overlap` done frames where there are
+    assert all(c.length == min(clip_length, frames) for c in clips)
+    whole = plan_clips(frames, clip_length, overlap)
+    ends = [c.end for c in whole[:-1]]
+    if done in ends:  # cut at a clip's end: the rest plans as in one run
+        assert clips == whole[ends.index(done) + 1:]
+
+
+def test_frame_noise_depends_on_seed_and_frame_only():
+    from vidiff_model.long_video.carry import frame_noise
+    whole = frame_noise(7, 0, 12, (1, 4, 3, 5))
+    assert whole.shape == (1, 4, 12, 3, 5)
+    assert torch.equal(torch.cat([frame_noise(7, 0, 5, (1, 4, 3, 5)), frame_noise(7, 5, 7, (1, 4, 3, 5))], 2), whole)
+    other = frame_noise(8, 0, 12, (1, 4, 3, 5))
+    for i in range(11):  # no frame of seed 8 is a frame of seed 7 (no shifted copies between neighbouring seeds)
+        assert not torch.equal(other[:, :, i], whole[:, :, i + 1]) and not torch.equal(other[:, :, i], whole[:, :, i])
+    assert abs(float(whole.std()) - 1) < 0.15
+
+
+def _in_parts(model, source, mode, cuts, **kwargs):
+    from vidiff_model.long_video.carry import Carry
+    carry, parts = Carry(), []
+    for a, b in zip([0, *cuts], [*cuts, source.shape[2]]):
+        result = _run(model, source[:, :, a:b], mode, continue_from=carry, **kwargs)
+        assert result.latent.shape[2] == b - a and result.carry.frames_done == b
+        assert result.carry.frames == min(7, b)  # clip_length − 1 carried
+        parts.append(result.latent)
+        carry = result.carry
+    return torch.cat(parts, dim=2)
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "overlap_guided"])
+def test_parts_cut_at_clip_ends_equal_one_run(mode):
+    """clip_length 8, overlap 3 (stride 5): one run over 23 frames has clips ending at 8, 13, 18, 23; parts cut at
+    8 and 18 give the same video, bit for bit, as one run with the same noise stream."""
+    from vidiff_model.long_video.carry import Carry
+    model = LinearModel(max_frames=8)
+    source = make_noise((1, 4, 23, 4, 4), seed=5).double()
+    one_run = _run(model, source, mode, continue_from=Carry(), steps=3)
+    assert [c.end for c in one_run.clips] == [8, 13, 18, 23]
+    torch.testing.assert_close(_in_parts(model, source, mode, [8, 18], steps=3), one_run.latent, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "overlap_guided"])
+@pytest.mark.parametrize("cuts", [[1, 2, 3], [6, 12, 17], [4, 20], [11]])
+def test_parts_cut_anywhere_keep_every_frame_in_order(mode, cuts):
+    """Any cut (parts shorter than the overlap, than a clip, or not at clip ends) gives every frame once, in order:
+    the ideal denoiser's target, frame for frame (overlap_guided), and the carried frames shared, not redone."""
+    from vidiff_model.long_video.carry import Carry
+    source = make_noise((1, 4, 23, 4, 4), seed=6).double() * 3
+    parts = _in_parts(IdealDenoiser(), source, mode, cuts)
+    want = source + torch.tensor([1.0, -0.5, 0.25, 0.0], dtype=torch.float64).view(1, 4, 1, 1, 1)
+    assert parts.shape == source.shape
+    if mode == "overlap_guided":
+        torch.testing.assert_close(parts.double(), want, rtol=1e-3, atol=1e-3)
+    else:  # the first part's first clip is sampled from the source itself
+        torch.testing.assert_close(parts[:, :, :min(8, cuts[0])].double(), want[:, :, :min(8, cuts[0])],
+                                   rtol=1e-3, atol=1e-3)
+    with pytest.raises(VIDiffError, match="sliding_window .* cannot go part by part"):
+        _run(IdealDenoiser(), source, "sliding_window", continue_from=Carry())
+
+
+def test_a_part_of_another_frame_size_is_named():
+    from vidiff_model.errors import LatentError
+    from vidiff_model.long_video.carry import Carry
+    model = IdealDenoiser()
+    first = _run(model, make_noise((1, 4, 10, 4, 4), seed=1).double(), "overlap_guided", continue_from=Carry())
+    with pytest.raises(LatentError, match=r"source: the frame size changed from 32×32 to 48×40 pixels .* after "
+                                          r"frame 10"):
+        _run(model, make_noise((1, 4, 6, 5, 6), seed=1).double(), "overlap_guided", continue_from=first.carry)

@@ -15,8 +15,9 @@ from functools import partial
 import torch
 
 from .config import SD15_LATENT_CHANNELS
-from .errors import LatentError
+from .errors import LatentError, VIDiffError
 from .guidance import GuidanceConfig, guided_eps_fn
+from .long_video.carry import Carry, carried_frames, frame_noise
 from .long_video.modes import ClipRun, LongVideoOptions, run_long_video
 from .long_video.planner import Clip
 from .sampling import ClipSampler, DiffusersSampler, make_noise
@@ -43,6 +44,7 @@ class VideoResult:
     latent: torch.Tensor  # (B, 4, F, H, W) raw VAE scale
     clips: list[Clip]
     clip_results: list[torch.Tensor]  # each clip's own result (raw), shared frames included
+    carry: Carry | None = None  # with `continue_from`: what the next part continues from
 
 
 def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null_instruction: torch.Tensor, *,
@@ -50,7 +52,8 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
                     long_video: LongVideoOptions | None = None,
                     continuation: Callable[[int], torch.Tensor] | None = None,
                     callback: Callable[[StepInfo], None] | None = None,
-                    interrupt: Callable[[], None] | None = None) -> VideoResult:
+                    interrupt: Callable[[], None] | None = None,
+                    continue_from: Carry | None = None) -> VideoResult:
     """Args:
         model: a VIDiffModel, or anything with its `config`, `device`, `dtype` and forward (or a `guided_eps`
             with `guided_eps_fn`'s arguments).
@@ -65,6 +68,9 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
         callback: called after every step; raise from it to cancel.
         interrupt: called before every model evaluation (every clip, window and step); raise to cancel
             within a step.
+        continue_from: translate `source` as the next part of a video translated in parts (long_video.carry):
+            noise per frame index, clips continuing from the carried frames; the result holds the new frames only
+            and `result.carry` is what the part after this one continues from. `Carry()` starts a video.
     """
     sampler = sampler or DiffusersSampler()
     if hasattr(sampler, "for_model"):  # samplers that take the model's noise schedule (DiffusersSampler)
@@ -86,7 +92,20 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
     scale = model.config.latent_scaling_factor
     source = source.to(model.device, torch.float32)
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    noise = make_noise(tuple(source.shape), seed, device=model.device)
+    new_frames, done = source.shape[2], None
+    if continue_from is None:
+        noise = make_noise(tuple(source.shape), seed, device=model.device)
+    else:
+        if long_video.mode == "sliding_window":
+            raise VIDiffError("long_video: sliding_window denoises the whole video at every step, so it cannot go "
+                              "part by part (meta batches, segments); choose autoregressive or overlap_guided")
+        continue_from.check_part(source)
+        if continue_from.frames:  # the carried frames first: shared with this part's first clip
+            done = continue_from.results.to(model.device, torch.float32)
+            source = torch.cat([continue_from.source.to(source), source], dim=2)
+        b, c, _, h, w = source.shape
+        noise = frame_noise(seed, continue_from.frames_done - continue_from.frames, source.shape[2], (b, c, h, w),
+                            device=model.device)
 
     # A model may bring its own guided ε (the host's MODEL does: its branches run through the host's
     # conditioning and batching); otherwise the branches are batched forwards of the model itself.
@@ -111,6 +130,11 @@ def translate_video(model, source: torch.Tensor, instruction: torch.Tensor, null
 
         return sampler(eps_fn, clip_noise, generator, on_step)
 
-    run = ClipRun(eps_for=eps_for, sample=sample, instruction=instruction, continuation=continuation, scale=scale)
+    run = ClipRun(eps_for=eps_for, sample=sample, instruction=instruction, continuation=continuation, scale=scale,
+                  done=done)
     latent, clips = run_long_video(run, source, noise, long_video)
-    return VideoResult(latent=latent, clips=clips, clip_results=run.clip_results)
+    if continue_from is None:
+        return VideoResult(latent=latent, clips=clips, clip_results=run.clip_results)
+    carry = continue_from.after(source, latent, new_frames, carried_frames(long_video.clip_length))
+    return VideoResult(latent=latent[:, :, latent.shape[2] - new_frames:], clips=clips,
+                       clip_results=run.clip_results, carry=carry)

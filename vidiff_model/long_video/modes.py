@@ -64,6 +64,14 @@ class ClipRun:
     continuation: Callable[[int], torch.Tensor] | None
     scale: float
     clip_results: list[torch.Tensor] = field(default_factory=list)  # each clip's own result, raw scale
+    done: torch.Tensor | None = None  # (B, 4, d, H, W) raw: the first d frames, translated by an earlier part
+
+
+def _output(run: ClipRun, source: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros_like(source)  # (B, 4, F, H, W) raw scale
+    if run.done is not None:
+        out[:, :, :run.done.shape[2]] = run.done.to(out)  # shared with this part's first clip, never rewritten
+    return out
 
 
 def _slice(x: torch.Tensor, clip: Clip) -> torch.Tensor:
@@ -72,7 +80,7 @@ def _slice(x: torch.Tensor, clip: Clip) -> torch.Tensor:
 
 def autoregressive(run: ClipRun, source: torch.Tensor, noise: torch.Tensor, clips: list[Clip],
                    weighting: str) -> torch.Tensor:
-    out = torch.zeros_like(source)  # (B, 4, F, H, W) raw scale
+    out = _output(run, source)
     for k, clip in enumerate(clips):
         src, instruction = _slice(source, clip).clone(), run.instruction
         if clip.overlap:
@@ -106,7 +114,7 @@ def _held_frames(eps_fn: EpsFn, held: torch.Tensor, held_noise: torch.Tensor) ->
 
 def overlap_guided(run: ClipRun, source: torch.Tensor, noise: torch.Tensor, clips: list[Clip],
                    weighting: str) -> torch.Tensor:
-    out = torch.zeros_like(source)
+    out = _output(run, source)
     for k, clip in enumerate(clips):
         eps_fn = run.eps_for(_slice(source, clip), run.instruction)
         if clip.overlap:
@@ -120,6 +128,7 @@ def overlap_guided(run: ClipRun, source: torch.Tensor, noise: torch.Tensor, clip
 
 def sliding_window(run: ClipRun, source: torch.Tensor, noise: torch.Tensor, clips: list[Clip],
                    weighting: str) -> torch.Tensor:
+    assert run.done is None, "sliding_window has no earlier part to continue from (translate_video refuses it)"
     eps_fns = [run.eps_for(_slice(source, w), run.instruction) for w in clips]
     weights = [torch.tensor(window_weights(w.length, weighting), device=source.device).view(1, 1, -1, 1, 1)
                for w in clips]
@@ -144,6 +153,8 @@ MODES = {"autoregressive": autoregressive, "overlap_guided": overlap_guided, "sl
 
 def run_long_video(run: ClipRun, source: torch.Tensor, noise: torch.Tensor,
                    options: LongVideoOptions) -> tuple[torch.Tensor, list[Clip]]:
-    """Translate `source` (B, 4, F, H, W) raw with `options.mode`; returns (result raw, clips)."""
-    clips = plan_clips(source.shape[2], options.clip_length, options.overlap)
+    """Translate `source` (B, 4, F, H, W) raw with `options.mode`; returns (result raw, clips). With `run.done`, its
+    first frames are already translated (an earlier part's) and are shared, not translated again."""
+    done = 0 if run.done is None else run.done.shape[2]
+    clips = plan_clips(source.shape[2], options.clip_length, options.overlap, done=done)
     return MODES[options.mode](run, source, noise, clips, options.weighting), clips

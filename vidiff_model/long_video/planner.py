@@ -46,15 +46,22 @@ def check_clip_settings(clip_length: int, overlap: int) -> None:
                           f"each clip must add new frames, so use an overlap of at most {clip_length - 1}")
 
 
-def plan_clips(num_frames: int, clip_length: int, overlap: int) -> list[Clip]:
-    """Clips covering frames 0..num_frames-1 (see the module docstring)."""
+def plan_clips(num_frames: int, clip_length: int, overlap: int, done: int = 0) -> list[Clip]:
+    """Clips covering frames done..num_frames-1 (see the module docstring).
+
+    `done`: the first frames are already translated (a video continued in parts: a meta batch, a segment). The
+    first clip then shares `overlap` of them, or more where the frames left are fewer than a clip (it ends with
+    the video, as the last clip of one run does), so parts cut after clip ends plan as one run would.
+    """
     check_clip_settings(clip_length, overlap)
     if num_frames < 1:
         raise VIDiffError(f"frames: the video has {num_frames} frames; it needs at least 1")
+    assert 0 <= done < num_frames, f"done frames {done} must leave at least one of {num_frames} frames to translate"
     if num_frames <= clip_length:
-        return [Clip(0, num_frames, 0)]
+        return [Clip(0, num_frames, done)]
     stride = clip_length - overlap
-    clips = [Clip(0, clip_length, 0)]
+    start = max(0, min(done - overlap, num_frames - clip_length)) if done else 0
+    clips = [Clip(start, start + clip_length, done - start)]
     while clips[-1].end < num_frames:
         start = min(clips[-1].start + stride, num_frames - clip_length)  # the last clip ends with the video
         clips.append(Clip(start, start + clip_length, clips[-1].end - start))
