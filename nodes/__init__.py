@@ -15,7 +15,7 @@ from .instruction import VIDiffInstructionEncode  # noqa: E402
 from .loaders import VIDiffModelFromParts, VIDiffModelLoader  # noqa: E402
 from .mini_files import VIDiffDegradeVideo, VIDiffLoadSampleClip, VIDiffLoadVideo  # noqa: E402
 from .motion import VIDiffApplyMotionModule, VIDiffGuider, VIDiffNoiseNode  # noqa: E402
-from .sampler import VIDiffLongVideo, VIDiffSampler  # noqa: E402
+from .sampler import VIDiffContinueFrom, VIDiffLongVideo, VIDiffSampler  # noqa: E402
 from .video_tasks import (  # noqa: E402
     VIDiffCutHoles, VIDiffDetailTransfer, VIDiffKeepLuminance, VIDiffMaskFromSegmentation, VIDiffVideoMetrics,
 )
@@ -24,7 +24,7 @@ NODES: list[type[io.ComfyNode]] = [
     VIDiffModelLoader, VIDiffModelFromParts, VIDiffInstructionEncode, VIDiffSampler, VIDiffLongVideo,
     VIDiffCutHoles, VIDiffMaskFromSegmentation, VIDiffVideoMetrics, VIDiffLoadSampleClip, VIDiffDegradeVideo,
     VIDiffDetailTransfer, VIDiffKeepLuminance, VIDiffApplyMotionModule, VIDiffGuider, VIDiffNoiseNode,
-    VIDiffLoadVideo,
+    VIDiffLoadVideo, VIDiffContinueFrom,
 ]
 
 

@@ -10,7 +10,8 @@ from .host import SAMPLER_NAMES, SCHEDULER_NAMES, Progress, interrupt_check, lat
 from .host_guider import check_video_model
 from .host_sampling import HostClipSampler, HostVideoModel
 from .instruction import continuation_fn, instruction_pair
-from .types import LongVideoType
+from .types import ContinuationType, LongVideoType, MetaBatchType
+from .video_parts import Continuation, check_wiring, sample_in_parts
 
 
 class VIDiffSampler(io.ComfyNode):
@@ -45,34 +46,51 @@ class VIDiffSampler(io.ComfyNode):
                 LongVideoType.Input("long_video", optional=True,
                                     tooltip="Clip settings from VIDiffLongVideo; without them the whole video is "
                                             "one clip (at most the motion module's frame limit)."),
+                MetaBatchType.Input("meta_batch", optional=True,
+                                    tooltip="VideoHelperSuite's Meta Batch Manager, the same one the Load Video node "
+                                            "takes: the video comes frames_per_batch at a time and each batch "
+                                            "continues from the one before (long_video needed: autoregressive or "
+                                            "overlap_guided)."),
+                ContinuationType.Input("continue_from", optional=True,
+                                       tooltip="From VIDiff Continue From: the source's first frames are already "
+                                               "translated (a long video sent in segments)."),
             ],
             outputs=[io.Latent.Output(display_name="latent",
                                       tooltip="The translated video: same frames and size as the source.")],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
         )
 
     @classmethod
     def execute(cls, model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
-                negative=None, long_video=None) -> io.NodeOutput:
+                negative=None, long_video=None, meta_batch=None, continue_from=None) -> io.NodeOutput:
         return io.NodeOutput(sample_video(model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name,
-                                          scheduler, negative, long_video, cls.hidden.unique_id))
+                                          scheduler, negative, long_video, cls.hidden.unique_id, meta_batch,
+                                          continue_from, cls.hidden.prompt))
 
 
 def sample_video(model, instruction, source, seed, steps, video_cfg, text_cfg, sampler_name, scheduler,
-                 negative=None, long_video=None, node_id=None) -> dict:
+                 negative=None, long_video=None, node_id=None, meta_batch=None, continue_from=None,
+                 prompt=None) -> dict:
     """VIDiff Sampler's work: the library's translation (clips, seams, continuation, VIDiff's noise) on the host's
-    MODEL, its samplers and its conditioning. Returns the translated LATENT."""
+    MODEL, its samplers and its conditioning, on the whole video or on one part of it (a meta batch, a segment).
+    Returns the translated LATENT."""
     video = latent_to_video(source)  # (1, 4, F, H, W), before loading anything
+    check_wiring(prompt, node_id, meta_batch, long_video, continue_from)
     check_video_model(model)
     video_model = HostVideoModel(model)
     tokens, null, payload = instruction_pair(video_model, instruction, negative)
-    result = translate_video(
-        video_model, video, tokens, null, seed=seed,
-        sampler=HostClipSampler(video_model, sampler_name, scheduler, steps, seed),
-        guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
-        continuation=continuation_fn(video_model, payload),
-        callback=Progress(steps, node_id, model.load_device), interrupt=interrupt_check)
-    return video_to_latent(result.latent)
+
+    def translate(part, carry):
+        result = translate_video(
+            video_model, part, tokens, null, seed=seed,
+            sampler=HostClipSampler(video_model, sampler_name, scheduler, steps, seed),
+            guidance=GuidanceConfig(video_cfg, text_cfg), long_video=long_video,
+            continuation=continuation_fn(video_model, payload),
+            callback=Progress(steps, node_id, model.load_device), interrupt=interrupt_check, continue_from=carry)
+        return result.latent, result.carry
+
+    return video_to_latent(sample_in_parts(video, translate, meta_batch=meta_batch, continuation=continue_from,
+                                           prompt=prompt, node_id=node_id))
 
 
 class VIDiffLongVideo(io.ComfyNode):
@@ -110,3 +128,30 @@ class VIDiffLongVideo(io.ComfyNode):
     @classmethod
     def execute(cls, clip_length, overlap, mode, weighting) -> io.NodeOutput:
         return io.NodeOutput(LongVideoOptions(clip_length, overlap, mode, weighting))
+
+
+class VIDiffContinueFrom(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VIDiffContinueFrom",
+            display_name="VIDiff Continue From",
+            category="VIDiff/sampling",
+            description="A long video sent in segments (the client does this): the sampler's source starts with "
+                        "frames already translated by the previous segment, and continues from them.",
+            inputs=[
+                io.Int.Input("frames", default=0, min=0, max=1024,
+                             tooltip="How many first frames of the source are already translated: the last frames "
+                                     "of previous (up to clip_length − 1). 0 starts a video in segments."),
+                io.Int.Input("first_frame", default=0, min=0, max=0x7FFFFFFF,
+                             tooltip="Where the source's first frame is in the whole video: the noise is drawn per "
+                                     "frame, so segments get the same noise as one run."),
+                io.Latent.Input("previous", optional=True,
+                                tooltip="The previous segment's translated latent (its last frames are used)."),
+            ],
+            outputs=[ContinuationType.Output(display_name="continue_from", tooltip="For VIDiff Sampler.")],
+        )
+
+    @classmethod
+    def execute(cls, frames, first_frame, previous=None) -> io.NodeOutput:
+        return io.NodeOutput(Continuation(frames, first_frame, previous))

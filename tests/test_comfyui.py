@@ -64,7 +64,7 @@ def test_nodes_are_listed_with_tooltips_and_categories(server):
     ids = ["VIDiffModelLoader", "VIDiffModelFromParts", "VIDiffInstructionEncode", "VIDiffSampler", "VIDiffLongVideo",
            "VIDiffCutHoles", "VIDiffMaskFromSegmentation", "VIDiffVideoMetrics", "VIDiffLoadSampleClip",
            "VIDiffDegradeVideo", "VIDiffDetailTransfer", "VIDiffKeepLuminance", "VIDiffApplyMotionModule",
-           "VIDiffGuider", "VIDiffNoise"]
+           "VIDiffGuider", "VIDiffNoise", "VIDiffLoadVideo", "VIDiffContinueFrom"]
     for node_id in ids:
         node = info[node_id]
         assert node["category"].startswith("VIDiff/"), node_id
