@@ -2,7 +2,7 @@
 # vidiff-mini on a lent GPU machine, within one call: bash scripts/device_run.sh [BUDGET_S=500] [--micro] [ARGS...]
 # Run from the repository root there, carrying device_pack/ (made here by scripts/device_pack.sh). It puts
 # the carried wheels on the path (only those the machine lacks: diffusers, ...), then runs
-# vidiff_model.mini.device_run: benchmark, autoencoder, latents, UNet, each stopping on the clock, files to
+# vidiff_model.device_run.run: benchmark, autoencoder, latents, UNet, each stopping on the clock, files to
 # $OUT (default ./device_out) as they appear. A second call on the same machine resumes (state: runs/device).
 # Env: PYTHON (default python3), DEVICE_PACK, DEVICE_WORK, DEVICE_WHEELS_FORCE (wheels to unpack even when
 # installed: the CPU test's way to exercise them). Other ARGS go to the driver (--help lists them).
@@ -20,8 +20,8 @@ LOG="$OUT/device_run.log"
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 {
   echo "device_run.sh: budget ${BUDGET} s, pack ${PACK}, work ${WORK}, out ${OUT}, $(date -u +%FT%TZ)"
-  "$PY" -m vidiff_model.mini.device_wheels "$PACK/wheels" "$WORK/site" --force "${DEVICE_WHEELS_FORCE:-}"
+  "$PY" -m vidiff_model.device_run.wheels "$PACK/wheels" "$WORK/site" --force "${DEVICE_WHEELS_FORCE:-}"
 } 2>&1 | tee -a "$LOG"
 export PYTHONPATH="$PWD:$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
-"$PY" -m vidiff_model.mini.device_run --budget "$BUDGET" --pack "$PACK" --work "$WORK" --out "$OUT" "$@" 2>&1 \
+"$PY" -m vidiff_model.device_run.run --budget "$BUDGET" --pack "$PACK" --work "$WORK" --out "$OUT" "$@" 2>&1 \
   | tee -a "$LOG"

@@ -1,4 +1,5 @@
-"""Layering: vidiff_model never imports the host (ComfyUI), and its training never imports vidiff_model.mini."""
+"""Layering: vidiff_model never imports the host (ComfyUI), its training never imports vidiff_model.mini, nothing
+in the library imports the GPU run (vidiff_model.device_run), and no package imports in a circle."""
 
 import ast
 import pathlib
@@ -83,7 +84,7 @@ def test_the_check_sees_every_way_of_importing_mini():
 
 
 def test_training_never_imports_the_mini_package():
-    """Layering: vidiff_model.mini (the small model: data, styles, device runs) builds on training, never
+    """Layering: vidiff_model.mini (the small model: data, styles, tasks) builds on training, never
     the reverse; the presets the `latents` source trains on live in training.templates."""
     files = sorted((ROOT / "vidiff_model" / "training").rglob("*.py"))
     assert len(files) > 5
@@ -98,9 +99,11 @@ def test_training_never_imports_the_mini_package():
 
 
 def _import_cycle(package: str) -> list[str]:
-    """One import cycle among the modules of `package` (a folder under ROOT), function-level imports included;
-    [] when there is none. The package's own __init__ is left out: importing a submodule runs it anyway."""
-    modules = {f"{package}.{f.stem}": f for f in sorted((ROOT / package).glob("*.py")) if f.stem != "__init__"}
+    """One import cycle among the modules of `package` (dotted; its folder under ROOT), function-level imports
+    included; [] when there is none. The package's own __init__ is left out: importing a submodule runs it
+    anyway."""
+    folder = ROOT.joinpath(*package.split("."))
+    modules = {f"{package}.{f.stem}": f for f in sorted(folder.glob("*.py")) if f.stem != "__init__"}
     edges = {m: sorted(_absolute_imports(f.read_text(), m) & modules.keys() - {m}) for m, f in modules.items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
@@ -132,3 +135,23 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
 def test_nodes_has_no_import_cycle():
     """Every node file stands above what it uses: no circle of imports in nodes/ (lazy imports count)."""
     assert _import_cycle("nodes") == []
+
+
+def test_the_gpu_run_has_no_import_cycle():
+    assert _import_cycle("vidiff_model.device_run") == []
+
+
+def test_only_the_gpu_run_imports_itself():
+    """vidiff_model.device_run (packing, wheels, stages, the run) builds on vidiff_model.mini and training;
+    the model, its training and the rest of the library never import it."""
+    run = "vidiff_model.device_run"
+    files = [f for f in sorted((ROOT / "vidiff_model").rglob("*.py")) if "device_run" not in f.relative_to(ROOT).parts]
+    assert len(files) > 5 and any(f.parent.name == "mini" for f in files)
+    offenders = {}
+    for f in files:
+        parts = f.relative_to(ROOT).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        imported = _absolute_imports(f.read_text(), module, is_package)
+        offenders[str(f.relative_to(ROOT))] = sorted(n for n in imported if n == run or n.startswith(run + "."))
+    assert not {f: m for f, m in offenders.items() if m}

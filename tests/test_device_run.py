@@ -24,8 +24,8 @@ from safetensors import safe_open
 from comfy_harness import comfyui_path
 from vidiff_model.mini import PACK_ROOT
 from vidiff_model.mini.data import load_clips, prepare
-from vidiff_model.mini.device_pack import read_packed_clip
-from vidiff_model.mini.device_files import (BENCH_FILE, LOG_FILE, REPORT_FILE, UNET_LOG_FILE, VAE_FILE, join_parts,
+from vidiff_model.device_run.pack import read_packed_clip
+from vidiff_model.device_run.files import (BENCH_FILE, LOG_FILE, REPORT_FILE, UNET_LOG_FILE, VAE_FILE, join_parts,
                                             part_files)
 
 pytestmark = pytest.mark.slow
@@ -123,7 +123,7 @@ def test_pack_size_is_reported_and_limited(root):
 
 
 def test_unpacking_refuses_a_pack_with_a_validation_clip(root, tmp_path):
-    from vidiff_model.mini.device_pack import PackError, unpack_clips
+    from vidiff_model.device_run.pack import PackError, unpack_clips
 
     bad = tmp_path / "pack"
     shutil.copytree(root / "pack", bad, ignore=shutil.ignore_patterns("wheels"))
@@ -221,8 +221,8 @@ def test_autoencoder_stops_at_its_deadline_and_resumes(root, tmp_path):
 
 def test_autoencoder_stage_sizes_its_schedule_to_the_time_left(root, tmp_path):
     """The device path (no step cap): a timing probe, then a cosine schedule that fits before the deadline."""
-    from vidiff_model.mini.device_run import DeviceRunConfig
-    from vidiff_model.mini.device_stages import autoencoder_stage
+    from vidiff_model.device_run.run import DeviceRunConfig
+    from vidiff_model.device_run.stages import autoencoder_stage
 
     cfg = DeviceRunConfig(ae_batch=2, ae_crop=16, ae_probe_steps=3)
     report = {"pack": {"size": 32}}
@@ -237,7 +237,7 @@ def test_autoencoder_stage_sizes_its_schedule_to_the_time_left(root, tmp_path):
 
 
 def test_bench_stage_is_cut_at_its_deadline(tmp_path):
-    from vidiff_model.mini.device_stages import bench_stage
+    from vidiff_model.device_run.stages import bench_stage
 
     report: dict = {}
     start = time.monotonic()
@@ -285,7 +285,7 @@ def _wheel(folder: Path, dist: str, version: str) -> Path:
 
 
 def test_wheels_are_unpacked_only_where_missing(tmp_path):
-    from vidiff_model.mini.device_wheels import install_missing
+    from vidiff_model.device_run.wheels import install_missing
 
     wheels = tmp_path / "wheels"
     wheels.mkdir()

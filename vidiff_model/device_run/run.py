@@ -1,8 +1,8 @@
 """vidiff-mini on a lent GPU within one call's time: `bash scripts/device_run.sh [BUDGET_S] [--micro]`.
 
-    python -m vidiff_model.mini.device_run --budget 500 --pack device_pack --out $OUT [--work runs/device]
+    python -m vidiff_model.device_run.run --budget 500 --pack device_pack --out $OUT [--work runs/device]
 
-(The bash script first unpacks the carried wheels, `device_wheels`, then runs this.) Stages, each ending on
+(The bash script first unpacks the carried wheels, `wheels.py`, then runs this.) Stages, each ending on
 the wall clock by its share of the budget (a stage that ends early hands its time on):
   1. bench: `bench/sampling.py --full --steps 20` (16 frames at 512², dual guidance, batched vs sequential),
      until 35 % of the budget;
@@ -10,7 +10,7 @@ the wall clock by its share of the budget (a stage that ends early hands its tim
   3. latents: every training task per 16-frame chunk, on the GPU, until 65 %;
   4. UNet: configs/train/mini.yaml (v-prediction, same tasks, phrasings, split and seed) at a large batch,
      until the budget minus `reserve_s` (the last checkpoint and export).
-Results go to `$OUT` as they appear (at most 8 files, each under 16 MiB; `device_files`): the autoencoder, the
+Results go to `$OUT` as they appear (at most 8 files, each under 16 MiB; `files.py`): the autoencoder, the
 UNet in parts (every checkpoint replaces them), `device_run.json` (what was done: steps, batch, losses,
 times), `unet_log.csv`, `bench_sampling.txt`, and the script's log. Everything else stays in `--work`; a second
 call on the same machine resumes from it (finished stages are skipped; the UNet gets the whole budget) and
@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import MINI_TEXT_ENCODER, PACK_ROOT
-from .device_files import BENCH_FILE, MAX_FILE_BYTES, MAX_FILES, REPORT_FILE, UNET_LOG_FILE, VAE_FILE, part_files
+from ..mini import MINI_TEXT_ENCODER, PACK_ROOT
+from .files import BENCH_FILE, MAX_FILE_BYTES, MAX_FILES, REPORT_FILE, UNET_LOG_FILE, VAE_FILE, part_files
 
 BENCH_MODES = ("full", "smoke", "none")
 
@@ -118,7 +118,7 @@ class Report:
 
 def restore_outputs(work: Path, out: Path) -> None:
     """A later call's `out` is empty: give it what earlier calls made, before anything new."""
-    from .device_files import split_checkpoint
+    from .files import split_checkpoint
     from ..training.trainer import checkpoints_in
 
     for name, src in ((VAE_FILE, work / "vae" / VAE_FILE), (BENCH_FILE, work / BENCH_FILE),
@@ -153,8 +153,8 @@ def run(cfg: DeviceRunConfig, t0: float | None = None) -> dict:
     """One device call (resuming earlier ones in `cfg.work`); returns the report."""
     import torch
 
-    from . import device_stages as stages
-    from .device_pack import unpack_clips
+    from . import stages
+    from .pack import unpack_clips
 
     cfg.check()
     clock = Clock(t0 if t0 is not None else time.time(), cfg.budget_s)
@@ -211,7 +211,7 @@ def run(cfg: DeviceRunConfig, t0: float | None = None) -> dict:
 
 def config_from_args(argv: list[str] | None = None) -> DeviceRunConfig:
     d = DeviceRunConfig()
-    p = argparse.ArgumentParser(prog="python -m vidiff_model.mini.device_run", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vidiff_model.device_run.run", description=__doc__.split("\n")[0])
     p.add_argument("--budget", type=float, default=d.budget_s, help="seconds this call may take in all")
     p.add_argument("--pack", type=Path, default=d.pack, help="the carried folder (scripts/device_pack.sh)")
     p.add_argument("--work", type=Path, default=d.work, help="state kept between calls")

@@ -1,6 +1,6 @@
 """The folder carried to a lent GPU machine for `scripts/device_run.sh`: training clips, wheels, tokenizer.
 
-    python -m vidiff_model.mini.device_pack [--data data/mini] [--out device_pack] [--quality 75]
+    python -m vidiff_model.device_run.pack [--data data/mini] [--out device_pack] [--quality 75]
 
 (`scripts/device_pack.sh` runs it on the CPU machine.) What the device lacks and cannot fetch (it has no
 network, no diffusers, no PyAV) and nothing more, since the working tree and the pack together must stay
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import PACK_ROOT
-from .data import load_clips
+from ..mini import PACK_ROOT
+from ..mini.data import load_clips
 
 MIB = 2**20
 COLUMNS = 8  # frames per row of a packed clip (152 frames: 2,432 px high, far under WebP's 16,383)
@@ -239,7 +239,7 @@ def unpack_clips(pack: Path, data: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     d = PackConfig()
-    p = argparse.ArgumentParser(prog="python -m vidiff_model.mini.device_pack", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vidiff_model.device_run.pack", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=d.data, help="folder written by python -m vidiff_model.mini.data")
     p.add_argument("--out", type=Path, default=d.out)
     p.add_argument("--wheel-cache", type=Path, default=d.wheel_cache)

@@ -1,6 +1,6 @@
 """Put the carried wheels of a device pack on the path: unpack those the interpreter lacks into a folder.
 
-    python -m vidiff_model.mini.device_wheels device_pack/wheels runs/device/site [--force diffusers]
+    python -m vidiff_model.device_run.wheels device_pack/wheels runs/device/site [--force diffusers]
 
 The lent GPU machine has torch, transformers, accelerate and friends but no diffusers and no network, so
 `scripts/device_pack.sh` carries the missing wheels and `scripts/device_run.sh` runs this (standard library
@@ -84,7 +84,7 @@ def install_missing(wheels: Path, site: Path, force: tuple[str, ...] = ()) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vidiff_model.mini.device_wheels", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vidiff_model.device_run.wheels", description=__doc__.split("\n")[0])
     p.add_argument("wheels", type=Path, help="the pack's wheel folder, e.g. device_pack/wheels")
     p.add_argument("site", type=Path, help="where to unpack, e.g. runs/device/site (then put it on PYTHONPATH)")
     p.add_argument("--force", default="", help="comma-separated distributions to unpack even when installed")

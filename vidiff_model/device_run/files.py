@@ -1,6 +1,6 @@
 """The files a device run returns, and joining the UNet's parts back into one checkpoint.
 
-    python -m vidiff_model.mini.device_files join device_out runs/gpu/vidiff_mini.safetensors
+    python -m vidiff_model.device_run.files join device_out runs/gpu/vidiff_mini.safetensors
 
 A device call returns at most 8 files of at most 16 MiB each, and vidiff-mini's fp16 UNet is 32 MiB, so
 it travels as parts: each part is itself a safetensors file with a share of the tensors and the whole
@@ -100,7 +100,7 @@ def join_parts(folder: Path, dest: Path, stem: str = UNET_STEM) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vidiff_model.mini.device_files", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vidiff_model.device_run.files", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     j = sub.add_parser("join", help="join a device run's UNet parts into one checkpoint")
     j.add_argument("folder", type=Path, help="the returned files (the device call's $OUT)")

@@ -1,4 +1,4 @@
-"""The stages of a device run (`device_run.py`): benchmark, autoencoder, latents, UNet.
+"""The stages of a device run (`run.py`): benchmark, autoencoder, latents, UNet.
 
 Each stage takes the run's config, its report (a dict, saved after every stage and UNet checkpoint), and a
 deadline (`time.monotonic()`), stops by it, and records what it did in its own report entry. Every stage
@@ -22,8 +22,8 @@ from typing import Callable
 
 import torch
 
-from . import PACK_ROOT
-from .device_files import BENCH_FILE, UNET_LOG_FILE, VAE_FILE, split_checkpoint
+from ..mini import PACK_ROOT
+from .files import BENCH_FILE, UNET_LOG_FILE, VAE_FILE, split_checkpoint
 
 MINI_YAML = PACK_ROOT / "configs" / "train" / "mini.yaml"
 PROBE_SCHEDULE = 10**9  # the probe's cosine schedule: flat over its few steps
@@ -75,7 +75,7 @@ def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, dead
     sized by a timing probe to end at the deadline, then export the host TAESD file (vae_scale/vae_shift from
     the training frames, as `mini.autoencoder.export` sets them) into `out`. The schedule is saved at once, so
     a call cut during the training resumes on the same one."""
-    from .autoencoder import train
+    from ..mini.autoencoder import train
 
     st = report.setdefault("autoencoder", {})
     if st.get("done"):
@@ -111,7 +111,7 @@ def autoencoder_stage(cfg, report: dict, data: Path, work: Path, out: Path, dead
 # -- latents ---------------------------------------------------------------------------------------------
 def latents_stage(cfg, report: dict, data: Path, work: Path, deadline: float, device: str) -> None:
     """Every training task's latents per 16-frame chunk, from the new autoencoder (`mini.latents`)."""
-    from .latents import precompute
+    from ..mini.latents import precompute
 
     st = report.setdefault("latents", {})
     if st.get("complete"):
@@ -169,7 +169,7 @@ def _deadline_trainer(config, deadline: float, on_save: Callable[[Path, int], No
 
 def text_encoder_stage(cfg, report: dict) -> None:
     """The seeded text encoder, generated here (247 MB: too big to carry; `mini.text_encoder`)."""
-    from .text_encoder import ensure_clip_l
+    from ..mini.text_encoder import ensure_clip_l
 
     start = time.monotonic()
     path = ensure_clip_l(cfg.text_encoder)
