@@ -1,6 +1,7 @@
 """Run API-format workflows on a ComfyUI server from the command line.
 
     python -m vidiff_model.remote run   --server URL --workflow workflows/api/dehaze.json --video IN.mp4 --out DIR
+    python -m vidiff_model.remote run   --server URL --workflow long_video --video LONG.mp4 --out DIR [--segment-frames N]
     python -m vidiff_model.remote batch --server URL --workflow workflows/api/dehaze.json --videos FOLDER --out DIR
     ... [--set NODE.INPUT=VALUE ...]   NODE: a node id, title or type; VALUE: JSON if it parses, else text
 
@@ -21,6 +22,7 @@ from .model_files import check_files
 from .node_packs import check_node_types
 from .own_footage import takes_own_footage, use_own_video
 from .progress import ProgressLine
+from .segments import run_segments, segment_setup
 from .workflow import (Prompt, apply_assignments, check_video, load_workflow, parse_assignment, resolve_workflow,
                        video_node)
 
@@ -47,6 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = ComfyClient(args.server)
     prompt = _prepare(prompt, args, client, node)
     if video is not None and node is not None:
+        segmented = segment_setup(prompt, node, video, args.segment_frames, client, args.workflow)
+        if segmented is not None:  # a long video: segment by segment, resumable
+            setup, info, frames = segmented
+            print(run_segments(client, prompt, setup, node, info, frames, Path(args.out), args.quiet, args.timeout))
+            return 0
         prompt[node]["inputs"]["file"] = client.upload(video)
     label = video.name if video else Path(args.workflow).stem
     result = client.run(prompt, Path(args.out), ProgressLine(label, enabled=not args.quiet), args.timeout)
@@ -92,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run a workflow once, on one video or none")
     run.add_argument("--video", help="a video to upload into the workflow's LoadVideo node; with a vidiff-mini "
                                      "template, it replaces the sample clip (resized to 128×128)")
+    run.add_argument("--segment-frames", type=int, metavar="N",
+                     help="a video longer than N frames (default 48) on a workflow with VIDiff Long Video "
+                          "(autoregressive or overlap_guided) goes segment by segment: one prompt per segment, the "
+                          "long-video state carried, each finished segment kept in OUT/<video>_segments/, a rerun "
+                          "of the same command resumes; 0: always one prompt")
     run.set_defaults(func=cmd_run)
     batch = sub.add_parser("batch", parents=[common], help="run a workflow on every video of a folder (resumable)")
     batch.add_argument("--videos", required=True, help="folder of videos; one prompt each")

@@ -29,6 +29,7 @@ class RunResult:
 
     prompt_id: str
     files: list[Path] = field(default_factory=list)
+    by_node: dict[str, list[Path]] = field(default_factory=dict)  # node id -> the files it saved, in order
     texts: dict[str, list[str]] = field(default_factory=dict)  # node description -> texts
     seconds: float = 0.0
 
@@ -118,14 +119,17 @@ class ComfyClient:
             pass
         return None
 
-    def upload(self, path: Path) -> str:
+    def upload(self, path: Path, name: str | None = None, overwrite: bool = False) -> str:
         """Uploads a file into the server's input folder (POST /upload/image takes any file); returns its name
-        there. The same content under the same name is not stored twice."""
+        there. The same content under the same name is not stored twice; `overwrite` replaces a file of that name
+        (`name`, default the file's own) instead of storing the new content beside it as "name (1).ext"."""
         boundary = uuid.uuid4().hex
-        name = path.name.replace('"', "_")
+        name = (name or path.name).replace('"', "_")
         head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
                 "Content-Type: application/octet-stream\r\n\r\n")
-        tail = f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ninput\r\n--{boundary}--\r\n"
+        fields = {"type": "input", **({"overwrite": "true"} if overwrite else {})}
+        tail = "".join(f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}"
+                       for key, value in fields.items()) + f"\r\n--{boundary}--\r\n"
         body = head.encode() + path.read_bytes() + tail.encode()
         content_type = f"multipart/form-data; boundary={boundary}"
         status, data = self.request("/upload/image", body, {"Content-Type": content_type})
@@ -200,6 +204,7 @@ class ComfyClient:
                 for item in values if isinstance(values, list) else []:
                     if isinstance(item, dict) and "filename" in item:
                         result.files.append(self.download(item, out_dir))
+                        result.by_node.setdefault(node_id, []).append(result.files[-1])
             if output.get("text") and node_id in prompt:
                 result.texts[describe(prompt, node_id)] = [str(t) for t in output["text"]]
         return result

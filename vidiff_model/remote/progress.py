@@ -22,11 +22,13 @@ class ProgressLine:
         self.start = time.monotonic()
         self._last = ""  # the last milestone printed off a terminal
         self._width = 0
+        self.status = ""  # shown before the node's progress, e.g. "frames 48/200, ETA 1m20s" (a long video's)
 
     def _show(self, text: str, milestone: str | None = None) -> None:
         if not self.enabled:
             return
-        line = f"{self.label}{text}  {time.monotonic() - self.start:5.1f} s"
+        status = self.current_status()
+        line = f"{self.label}{status + ' | ' if status else ''}{text}  {time.monotonic() - self.start:5.1f} s"
         if self.tty:
             pad = max(0, self._width - len(line))
             self.stream.write("\r" + line + " " * pad)
@@ -34,6 +36,20 @@ class ProgressLine:
         elif milestone is not None and milestone != self._last:
             self._last = milestone
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def current_status(self) -> str:
+        """What goes before the node's progress (subclasses compute it as the prompt advances)."""
+        return self.status
+
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. a finished segment), also off a terminal."""
+        if not self.enabled:
+            return
+        if self.tty:
+            text = "\r" + text + " " * max(0, self._width - len(text))
+            self._width = 0
+        self.stream.write(text + "\n")
         self.stream.flush()
 
     def queued(self, remaining: int) -> None:
