@@ -154,9 +154,10 @@ def find_long_video(prompt: Prompt, video_node: str, input_specs) -> tuple[LongV
 def plan_segments(total: int, segment_frames: int, clip_length: int, overlap: int) -> list[tuple[int, int]]:
     """[(a, b), ...]: each segment's new frames, in order, covering 0..total. A segment ends where one run's clip
     ends (clip_length + k·(clip_length − overlap), or the video's end) when one lies within segment_frames of the
-    previous end, so the segments give one run's frames; else after segment_frames."""
+    previous end, so the segments give one run's frames; else (segment_frames less than clip_length − overlap, or a
+    first segment shorter than a clip) after segment_frames."""
     stride = clip_length - overlap
-    ends = [] if stride <= 0 else list(range(clip_length, total, stride))
+    ends = [] if stride <= 0 or segment_frames < stride else list(range(clip_length, total, stride))
     cuts, at = [], 0
     while at < total:
         limit = min(at + segment_frames, total)
