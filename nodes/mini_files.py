@@ -13,7 +13,7 @@ from ..vidiff_model.errors import VIDiffError
 from ..vidiff_model.mini import EXAMPLES_DIR, MINI_TEXT_ENCODER, MODELS_DIR
 from ..vidiff_model.mini.footage import APPLY, DEGRADATION_MODES, MINI_SIDE, PASS_THROUGH, SIDE_MULTIPLE, STILL_APPLIED
 from ..vidiff_model.mini.footage import degrade_footage, load_footage
-from ..vidiff_model.mini.samples import list_sample_clips, load_sample_clip
+from ..vidiff_model.mini.samples import HAZY_SAMPLE_VIDEO, list_sample_clips, load_sample_clip, write_hazy_sample_video
 from ..vidiff_model.mini.text_encoder import ensure_clip_l
 from .host import VIDIFF_FOLDER
 
@@ -34,6 +34,23 @@ def register_pack_files() -> None:
     except OSError as e:  # e.g. a read-only install: the pack still loads, the mini workflows lack their CLIP
         logging.warning("VIDiff: could not write %s (%s); run `python -m vidiff_model.mini.text_encoder PATH` "
                         "with PATH in a models/text_encoders folder", MINI_TEXT_ENCODER, e)
+    provide_sample_video()
+
+
+def provide_sample_video() -> None:
+    """The input of vidiff_mini_long_video_batched: VideoHelperSuite's Load Video lists only ComfyUI's input folder
+    and reads container videos, not the shipped animated WebP, so the sample clip, hazed as vidiff_mini_dehaze hazes
+    it, is written there once as `vidiff_mini_sample_hazy.mp4` (~130 kB) when missing (a user's file of that name
+    is left alone)."""
+    target = os.path.join(folder_paths.get_input_directory(), HAZY_SAMPLE_VIDEO)
+    if os.path.isfile(target):
+        return
+    try:
+        write_hazy_sample_video(target)
+        logging.info("VIDiff: wrote the sample clip for vidiff_mini_long_video_batched to %s", target)
+    except Exception as e:  # noqa: BLE001 (a read-only input folder, a missing codec): the pack still loads
+        logging.warning("VIDiff: could not write %s (%s); vidiff_mini_long_video_batched needs a video chosen in "
+                        "its Load Video node", target, e)
 
 
 class VIDiffLoadSampleClip(io.ComfyNode):

@@ -63,8 +63,12 @@ def node_of(prompt: dict, class_type: str) -> dict | None:
 
 
 def target_and_input(prompt: dict, clean: torch.Tensor, saved: dict[str, torch.Tensor]):
-    """(target, input, what) of a mini template's run: `saved` maps the save nodes' titles to their frames."""
+    """(target, input, what) of a mini template's run: `saved` maps the save nodes' titles to their frames (and
+    "Input video" to the input video of a Meta Batch template, the sample clip hazed by the pack)."""
     degrade = node_of(prompt, "VIDiffDegradeVideo")
+    if "Input video" in saved:
+        video = node_of(prompt, "VHS_LoadVideo")["inputs"]["video"]
+        return clean, saved["Input video"], f"clean clip; input: haze ({video})"
     if degrade:
         return clean, saved["Save degraded input"], f"clean clip; input: {degrade['inputs']['degradation']}"
     from vidiff_model.mini.styles import STYLES, style_target
@@ -80,7 +84,11 @@ def score(pred: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
 
 
 def saved_frames(prompt: dict, folder: Path) -> dict[str, torch.Tensor]:
-    """The frames each SaveAnimatedWEBP node of a finished run wrote (downloaded into `folder`), by node title."""
+    """The frames each SaveAnimatedWEBP node of a finished run wrote (downloaded into `folder`), by node title; for a
+    Meta Batch template (VideoHelperSuite), its one mp4 as "Save result" and its input video as "Input video"."""
+    if node_of(prompt, "VHS_BatchManager"):
+        return {"Save result": read_video(sorted((folder / "output").rglob("*.mp4"))[-1]),
+                "Input video": read_video(folder / "input" / node_of(prompt, "VHS_LoadVideo")["inputs"]["video"])}
     saved = {}
     for node in prompt.values():
         if node["class_type"] == "SaveAnimatedWEBP":
@@ -112,6 +120,36 @@ def check(name: str, prompt: dict, folder: Path) -> tuple[dict, tuple[torch.Tens
     return record, (inp, out)
 
 
+def run_meta_batch(client, prompt: dict, folder: Path, timeout: float = 3600) -> float:
+    """Runs a template under VideoHelperSuite's Meta Batch Manager, which queues it again per batch server-side:
+    waits for the queue to empty, downloads Video Combine's one file (into folder/output) and the input video
+    (folder/input); the seconds taken."""
+    import time
+
+    start = time.monotonic()
+    before = set(client.get_json("/history"))
+    client.queue(prompt)
+    while time.monotonic() - start < timeout:
+        time.sleep(1.0)
+        queue = client.get_json("/queue")
+        if not queue.get("queue_running") and not queue.get("queue_pending"):
+            break
+    else:
+        raise TimeoutError(f"the Meta Batch run did not end in {timeout} s")
+    seconds = round(time.monotonic() - start, 1)
+    history = client.get_json("/history")
+    entries = [history[k] for k in history if k not in before]
+    for entry in entries:
+        if entry["status"].get("status_str") != "success":
+            raise RuntimeError(f"a batch failed: {entry['status']}")
+    files = [item for entry in entries for output in entry.get("outputs", {}).values()
+             for item in output.get("gifs", []) if item.get("format", "").startswith("video/")]
+    client.download(files[-1], folder / "output")  # the last batch lists the whole file
+    client.download({"filename": node_of(prompt, "VHS_LoadVideo")["inputs"]["video"], "type": "input"},
+                    folder / "input")
+    return seconds
+
+
 def run_minis(url: str | None, only: list[str]) -> tuple[dict, dict]:
     """Runs each mini template (url None: only reads the last run's files); its check record and frames."""
     from vidiff_model.remote import ComfyClient
@@ -124,7 +162,10 @@ def run_minis(url: str | None, only: list[str]) -> tuple[dict, dict]:
         prompt = for_cards(json.loads(path.read_text()))
         folder = DOWNLOADS / name
         extra = {}
-        if client:
+        if client and node_of(prompt, "VHS_BatchManager"):
+            shutil.rmtree(folder, ignore_errors=True)
+            extra = {"seconds": run_meta_batch(client, prompt, folder)}
+        elif client:
             shutil.rmtree(folder, ignore_errors=True)
             result = client.run(prompt, folder)
             extra = {"seconds": round(result.seconds, 1), "metrics_nodes": result.texts}
@@ -181,7 +222,7 @@ def task_input(task: str, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     if kind in ("recolor", "dehaze", "deblur", "inpaint"):
         degraded, _ = degrade_frames(clean, kind, seed=0)
         return degraded, clean
-    if task in ("style_text", "style_image", "style_ip_adapter", "long_video"):
+    if task in ("style_text", "style_image", "style_ip_adapter", "long_video", "long_video_batched"):
         return clean, style_target(clean, "sketch" if task == "style_text" else "watercolor")
     return clean, None
 
@@ -243,7 +284,10 @@ def main() -> None:
     if not url and not args.redraw:
         from comfy_harness import ComfyServer
 
-        server = ComfyServer(Path(tempfile.mkdtemp(prefix="vidiff_cards_"))).start()
+        from peer_packs import custom_nodes_with
+
+        work = Path(tempfile.mkdtemp(prefix="vidiff_cards_"))  # VideoHelperSuite: the Meta Batch template
+        server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "videohelpersuite")).start()
         url = server.url
     try:
         records, frames = run_minis(None if args.redraw else url, args.only)

@@ -217,6 +217,60 @@ def mini_graph(task: str, instruction: str, *, degradation: str | None = None, f
     return g
 
 
+VHS_URL = "https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite"
+VHS_NOTE = (f"Needs ComfyUI-VideoHelperSuite (custom node: {VHS_URL}). Videos of any length in bounded memory, "
+            "frames_per_batch at a time: Meta Batch Manager hands Load Video's frames out frames_per_batch at a time "
+            "and queues the workflow again until the video ends; VIDiff Sampler, linked to the same manager, carries "
+            "its long-video state from batch to batch; Video Combine appends every batch to one mp4 with the source's "
+            "audio and frame rate. Queue once.")
+MINI_BATCHED_VIDEO = "vidiff_mini_sample_hazy.mp4"  # written into ComfyUI's input folder by the pack (mini_files.py)
+
+
+def batched_long_video(task: str, instruction: str, *, mini: bool, long_video: dict, frames_per_batch: int = 16,
+                       note: str = "") -> Graph:
+    """A video of any length under VideoHelperSuite's Meta Batch Manager: Meta Batch Manager → Load Video
+    (meta_batch) → VAEEncode → VIDiff Sampler (long_video, meta_batch) → VAEDecode → Video Combine (h264 mp4,
+    meta_batch, the loaded video's audio and frame rate). vidiff-mini (`mini`, 128 × 128 frames, finished as the
+    mini dehaze template is: VIDiffDetailTransfer) or the full-size model."""
+    # Video Combine's h264 quality: VideoHelperSuite's default crf 19 for the full-size model; crf 12 for vidiff-mini's
+    # 128 × 128 frames (as the pack encodes the sample clip), where 19 visibly costs detail: on the sample clip, SSIM
+    # against the clean clip 0.670 at crf 19, 0.688 at crf 12 (the hazy input: 0.683; make_template_cards.py).
+    g = Graph(note)
+    manager = [g.add("VHS_BatchManager", "Meta Batch Manager", frames_per_batch=frames_per_batch), 0]
+    side = 128 if mini else 0  # vidiff-mini's frame size (Load Video crops to the centre and resizes); 0: as it is
+    video = MINI_BATCHED_VIDEO if mini else INPUT_FILES["video"]
+    load = g.add("VHS_LoadVideo", "Source video (any length)", video=video, force_rate=0, custom_width=side,
+                 custom_height=side, frame_load_cap=0, skip_first_frames=0, select_every_nth=1, meta_batch=manager,
+                 format="None")
+    if mini:
+        vae = [g.add("VAELoader", "vidiff-mini autoencoder", vae_name=MINI["vae"]), 0]
+        clip = [g.add("CLIPLoader", "vidiff-mini text encoder", clip_name=MINI["clip"], type="stable_diffusion",
+                      device="default"), 0]
+        vidiff = [g.add("VIDiffModelLoader", "vidiff-mini", model_name=MINI["vidiff"], weight_dtype="auto",
+                        beta_schedule="autoselect"), 0]
+        guidance = MINI_GUIDANCE
+    else:
+        vidiff, clip, vae = full_size_model(g)
+        guidance = {"video_cfg": 1.5, "text_cfg": 7.5}
+    source = g.add("VAEEncode", pixels=[load, 0], vae=vae)
+    instruction_node = g.add("VIDiffInstructionEncode", model=vidiff, clip=clip, instruction=instruction)
+    long_video_node = g.add("VIDiffLongVideo", **long_video)
+    result = g.add("VIDiffSampler", model=vidiff, instruction=[instruction_node, 0], source=[source, 0], seed=0,
+                   steps=20, **guidance, sampler_name="euler", scheduler="normal", long_video=[long_video_node, 0],
+                   meta_batch=manager)
+    images = [g.add("VAEDecode", samples=[result, 0], vae=vae), 0]
+    if mini:  # as vidiff_mini_dehaze finishes: the detail the small autoencoder lost from the input, added back
+        round_trip = g.add("VAEDecode", "Autoencoder round trip of the input", samples=[source, 0], vae=vae)
+        images = [g.add("VIDiffDetailTransfer", source=[load, 0], result=images, source_round_trip=[round_trip, 0],
+                        strength=1.0, mask_grow=4), 0]
+    info = g.add("VHS_VideoInfoLoaded", "Loaded video's frame rate", video_info=[load, 3])
+    g.add("VHS_VideoCombine", "Save video (every batch appended)", images=images, frame_rate=[info, 0],
+          loop_count=0, filename_prefix=f"VIDiff/{task}", format="video/h264-mp4", pingpong=False, save_output=True,
+          audio=[load, 2], meta_batch=manager, pix_fmt="yuv420p", crf=12 if mini else 19, save_metadata=True,
+          trim_to_audio=False)
+    return g
+
+
 def mini_workflows() -> dict[str, Graph]:
     """vidiff_mini_<task>: every task the shipped mini model was trained on, on the shipped sample clip."""
     from vidiff_model.mini.styles import STYLES
@@ -227,6 +281,12 @@ def mini_workflows() -> dict[str, Graph]:
     out["mini_long_video"] = mini_graph(
         "long_video", MINI_RESTORATIONS["recolor"][1], degradation="grayscale", frames=0,
         long_video=dict(clip_length=16, overlap=4, mode="autoregressive", weighting="pyramid"))
+    out["mini_long_video_batched"] = batched_long_video(
+        "mini_long_video_batched", MINI_RESTORATIONS["dehaze"][1], mini=True,
+        long_video=dict(clip_length=16, overlap=4, mode="autoregressive", weighting="pyramid"),
+        note=VHS_NOTE + f" Runs as it is on {MINI_BATCHED_VIDEO}, the pack's sample clip hazed, which the pack "
+                        "writes into ComfyUI's input folder; choose or upload your own hazy video in Load Video (it "
+                        "is cropped to the centre and resized to 128 × 128, vidiff-mini's size).")
     return out
 
 
@@ -273,6 +333,11 @@ def workflows() -> dict[str, Graph]:
         "long_video": video_to_video("long_video", "Transform the video to Watercolor Style.",
                                      long_video=dict(clip_length=16, overlap=4, mode="overlap_guided",
                                                      weighting="pyramid"), save="webp"),
+        "long_video_batched": batched_long_video(
+            "long_video_batched", "Transform the video to Watercolor Style.", mini=False,
+            long_video=dict(clip_length=16, overlap=4, mode="overlap_guided", weighting="pyramid"),
+            note=VHS_NOTE + " Needs InstructPix2Pix and the AnimateDiff v2 motion module (the Missing Models dialog "
+                            "downloads them); choose or upload your video in Load Video."),
         "compare_guidance": compare_settings(
             "compare_guidance", "Remove the applied haze from this video",
             {"video_cfg 1.5": {"video_cfg": 1.5}, "video_cfg 1.0": {"video_cfg": 1.0}}),
@@ -292,8 +357,8 @@ def main() -> None:
         from peer_packs import custom_nodes_with
 
         work = Path(tempfile.mkdtemp(prefix="vidiff_make_workflows_"))
-        # the peer packs some templates use (IPAdapter_plus), for their nodes' inputs
-        server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "ipadapter")).start()
+        # the peer packs some templates use (IPAdapter_plus, VideoHelperSuite), for their nodes' inputs
+        server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "ipadapter", "videohelpersuite")).start()
         url = server.url
     try:
         with urllib.request.urlopen(url + "/object_info", timeout=60) as r:

@@ -28,12 +28,13 @@ STAGES: tuple[tuple[str, str, frozenset[str]], ...] = (  # title, group colour (
         "LoadVideo", "GetVideoComponents", "LoadImageMask", "VIDiffCutHoles", "VIDiffLoadSampleClip",
         "VIDiffDegradeVideo", "LoadImage", "VAELoader", "CLIPLoader", "VIDiffModelLoader", "VIDiffModelFromParts",
         "CLIPVisionLoader", "CheckpointLoaderSimple", "LoraLoaderModelOnly", "VIDiffApplyMotionModule",
-        "IPAdapterModelLoader", "IPAdapterAdvanced"})),
+        "IPAdapterModelLoader", "IPAdapterAdvanced", "VHS_BatchManager", "VHS_LoadVideo"})),
     ("Encode", "#8A8", frozenset({"VAEEncode", "CLIPVisionEncode", "VIDiffInstructionEncode"})),
     ("Translate", "#b58b2a", frozenset({"VIDiffLongVideo", "VIDiffSampler"})),
     ("Decode", "#88A", frozenset({"VAEDecode", "VIDiffMaskFromSegmentation", "MaskToImage", "VIDiffDetailTransfer",
                                   "VIDiffKeepLuminance", "ImageCompositeMasked"})),
-    ("Save", "#a1309b", frozenset({"CreateVideo", "SaveVideo", "SaveAnimatedWEBP", "VIDiffVideoMetrics"})),
+    ("Save", "#a1309b", frozenset({"CreateVideo", "SaveVideo", "SaveAnimatedWEBP", "VIDiffVideoMetrics",
+                                   "VHS_VideoInfoLoaded", "VHS_VideoCombine"})),
 )
 
 
@@ -56,7 +57,7 @@ MARGIN = 16
 # a node shows besides sockets and widgets: media previews, the instruction text, latent previews, metrics.
 EXTRA_HEIGHT = {"LoadVideo": 250, "LoadImage": 250, "LoadImageMask": 250, "VIDiffInstructionEncode": 110,
                 "VIDiffSampler": 160, "VIDiffLongVideo": 90, "SaveVideo": 200, "SaveAnimatedWEBP": 200,
-                "VIDiffVideoMetrics": 130}
+                "VIDiffVideoMetrics": 130, "VHS_LoadVideo": 250, "VHS_VideoCombine": 250}
 NODE_WIDTH = 300
 
 
@@ -235,6 +236,10 @@ def _spec(object_info: dict, class_type: str) -> list[tuple[str, str, dict]]:
 
 
 NOTE_TYPE, NOTE_SIZE = "Note", [NODE_WIDTH * 2, 150]  # the frontend's own text note (not sent to the server)
+# VideoHelperSuite's nodes (VHS_*) save their widgets by name ({name: value}; its web/js/VHS.core.js useKVState) and
+# read a list as an old layout of their own; Video Combine's format adds widgets (pix_fmt, crf, ...) that are
+# inputs of the prompt but not of /object_info.
+KEYED_WIDGETS_PREFIX = "VHS_"
 
 
 def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset(), note: str = "") -> dict:
@@ -278,6 +283,12 @@ def to_ui(prompt: dict, object_info: dict, bypassed: set[str] = frozenset(), not
                     shown_widgets += 1
             else:
                 inputs.append({"name": name, "type": kind, "link": None})
+        if class_type.startswith(KEYED_WIDGETS_PREFIX):
+            names = [i["name"] for i in inputs if "widget" in i]
+            extras = {k: v for k, v in node["inputs"].items()
+                      if k not in names and not isinstance(v, list) and k not in {i["name"] for i in inputs}}
+            widgets = {**dict(zip(names, widgets)), **extras}
+            shown_widgets += len(extras)
         models = template_models(class_type, node["inputs"])
         if models:  # the frontend's Missing Models dialog lists these when the folder lacks the file
             properties["models"] = models

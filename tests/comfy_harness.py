@@ -33,7 +33,8 @@ MODEL_FILES = {
 }
 # Files of the templates that need a peer pack (tests/peer_packs.py), under the names IPAdapter_plus's README gives.
 PEER_FILES = {"ipadapter": "ip-adapter_sd15.safetensors", "clip_vision_h": "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"}
-PEER_TEMPLATES = {"style_ip_adapter": ("ipadapter",)}  # template -> the peer packs it needs
+PEER_TEMPLATES = {"style_ip_adapter": ("ipadapter",),  # template -> the peer packs it needs
+                  "mini_long_video_batched": ("videohelpersuite",), "long_video_batched": ("videohelpersuite",)}
 EXTRA_FOLDERS = ["vidiff_metrics", "ipadapter"]  # model folders the test server also reads (ipadapter: IPAdapter_plus)
 INPUT_FILES = {"video": "vidiff_example.mp4", "mask": "vidiff_example_mask.png", "style": "vidiff_style.png"}
 FRAMES, WIDTH, HEIGHT, FPS = 10, 64, 48, 8  # the example video the tests put in ComfyUI's input folder
@@ -42,7 +43,7 @@ API_ALL = {p.stem: json.loads(p.read_text())
            for p in sorted([*(ROOT / "workflows" / "api").glob("*.json"), *(EXPERIMENTAL / "api").glob("*.json")])}
 # The vidiff-mini workflows run the pack's shipped model on its sample clip (tests/test_mini_workflows.py);
 # the others name the README's files, which the test server holds as fixture weights.
-MINI_API = {k: v for k, v in API_ALL.items() if k.startswith("mini_")}
+MINI_API = {k: v for k, v in API_ALL.items() if k.startswith("mini_") and k not in PEER_TEMPLATES}  # plain server
 API = {k: v for k, v in API_ALL.items() if k not in MINI_API and k not in PEER_TEMPLATES}  # run on the plain server
 UI = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "workflows").glob("*.json"))}  # the browser's
 UI_ALL = {**UI, **{p.stem: json.loads(p.read_text()) for p in sorted(EXPERIMENTAL.glob("*.json"))}}

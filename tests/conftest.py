@@ -52,12 +52,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def peer_server(server, tmp_path_factory):
-    """A second real ComfyUI with the packs users run beside this one (IPAdapter_plus, AnimateDiff-Evolved), on the
-    first server's fixture weights; skipped where ../shared/peers is absent (tests/peer_packs.py)."""
+    """A second real ComfyUI with the packs users run beside this one (IPAdapter_plus, AnimateDiff-Evolved,
+    VideoHelperSuite), on the first server's fixture weights; skipped where ../shared/peers is absent
+    (tests/peer_packs.py)."""
     from peer_packs import require_peers, start_peer_server
 
-    require_peers("ipadapter", "animatediff")
+    require_peers("ipadapter", "animatediff", "videohelpersuite")
     srv = start_peer_server(tmp_path_factory.mktemp("comfyui_peers"), server.workdir / "models", "ipadapter",
-                            "animatediff")
+                            "animatediff", "videohelpersuite")
     yield srv
     srv.stop()

@@ -23,11 +23,12 @@ RESTORATIONS = ("recolor", "dehaze", "deblur", "inpaint")
 PRESETS = {
     **{task: {"task": task} for task in RESTORATIONS}, **{f"mini_{task}": {"task": task} for task in RESTORATIONS},
     **{f"mini_style_{s}": {"task": "style_text", "style": s.capitalize()} for s in STYLES},
-    "mini_long_video": {"task": "recolor"},
+    "mini_long_video": {"task": "recolor"}, "mini_long_video_batched": {"task": "dehaze"},
     "segmentation": {"task": "segmentation", "object": "girl riding the horse", "color": "red"},
     "style_text": {"task": "style_text", "style": "Sketch"},
     "style_image": {"task": "style_image"}, "style_ip_adapter": {"task": "style_image"},
     "long_video": {"task": "style_text", "style": "Watercolor"},
+    "long_video_batched": {"task": "style_text", "style": "Watercolor"},
     "compare_guidance": {"task": "dehaze"},
 }
 UI_PLAIN_OFFERED = sorted(k for k in UI if k.removeprefix("vidiff_") not in PEER_TEMPLATES)  # peers: test_peers.py

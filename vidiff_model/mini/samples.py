@@ -61,3 +61,42 @@ def load_sample_clip(name: str, frames: int = 0, folder: str | os.PathLike = EXA
     if frames:
         video = video[:frames]
     return video.contiguous(), clip_fps(path)
+
+
+# The input of vidiff_mini_long_video_batched: VideoHelperSuite's Load Video lists only ComfyUI's input folder and
+# reads container videos (mp4, webm, mkv, mov, gif), not the shipped animated WebP; so the pack writes the sample clip,
+# hazed as the dehaze template hazes it, there as an mp4 (nodes/mini_files.py, at start, when it is missing).
+HAZY_SAMPLE_VIDEO = "vidiff_mini_sample_hazy.mp4"
+HAZE_SEED = 0  # VIDiff Degrade Video's seed in vidiff_mini_dehaze
+
+
+def write_hazy_sample_video(path: str | os.PathLike, clip: str | os.PathLike | None = None, seed: int = HAZE_SEED,
+                            crf: int = 12) -> Path:
+    """The shipped sample clip (`clip`: another clip file), hazed by `mini.tasks.degrade_frames(..., "dehaze",
+    seed)`, written to `path` as an h264 mp4 at the clip's frame rate (no audio: the clip has none). Written to a
+    temporary name first, so a reader never sees half a file."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    from . import SAMPLE_CLIP
+    from .tasks import degrade_frames
+
+    clip = Path(clip or SAMPLE_CLIP)
+    frames = read_video(clip, "clip")
+    hazy, _ = degrade_frames(frames, "dehaze", seed)
+    rgb = (hazy.clamp(0, 1) * 255).round().byte().numpy()
+    path = Path(path)
+    part = path.with_name(f".{path.stem}.part{path.suffix}")
+    with av.open(str(part), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(clip_fps(clip)).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for frame in rgb:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(part, path)
+    return path
