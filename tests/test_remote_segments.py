@@ -6,19 +6,22 @@ same video, and bad input is one line naming it."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from comfy_harness import video_info, write_video
+from comfy_harness import ROOT, comfyui_path, video_info, write_video
 from remote_harness import cli, cli_popen, restart
 
-from vidiff_model.remote.segments import (LongVideoSetup, SegmentLog, find_long_video, plan_segments,
-                                          segment_prompt)
+from vidiff_model.remote.segments import (FramesProgress, LongVideoSetup, SegmentLog, find_long_video,
+                                          plan_segments, segment_prompt)
 from vidiff_model.remote.own_footage import use_own_video
 from vidiff_model.remote.workflow import load_workflow, resolve_workflow
 
@@ -101,6 +104,40 @@ def test_the_manifest_resumes_only_the_same_run(tmp_path):
     assert "--segment-frames changed (was 16)" in log.resume({**header, "segment_frames": 8})[1]
     (tmp_path / "seg_0001" / "carry.latent").unlink()  # a lost file: that segment is made again
     assert log.resume(header) == ([], "")
+
+
+def test_the_progress_line_shows_frames_done_of_the_total_and_an_eta(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    stream = io.StringIO()
+    line = FramesProgress("long.mp4", 400, 9, stream=stream)
+    line.begin(3, 88, 48)  # resumed at frame 88: the ETA counts this run's frames only
+    assert line.current_status() == "frames 88/400 ETA …, segment 3/9"
+    now[0] += 30.0
+    line.clip_step(2, 4, 10, 20)  # 3/8 of the segment: 18 frames in 30 s, 294 to go
+    assert stream.getvalue().startswith("long.mp4: frames 88/400 ETA 8m10s, segment 3/9 | clip 2/4 step 10/20 [")
+
+
+@pytest.mark.comfyui
+def test_segment_files_reach_comfyui_exactly(tmp_path):
+    """A segment's lossless file, decoded by ComfyUI's own LoadVideo code (comfy_api's VideoFromFile, in a process
+    of its own), gives back the frames' exact values."""
+    code = f"""
+import sys, numpy as np
+from fractions import Fraction
+from pathlib import Path
+sys.path.insert(0, {str(comfyui_path())!r})
+from comfy_api.latest._input_impl.video_types import VideoFromFile
+from vidiff_model.remote.segments import write_lossless
+frames = np.random.default_rng(0).integers(0, 256, (7, 48, 66, 3), dtype=np.uint8)
+write_lossless(list(frames), Fraction(24000, 1001), Path({str(tmp_path / "seg.mov")!r}))
+got = VideoFromFile({str(tmp_path / "seg.mov")!r}).get_components()
+assert got.frame_rate == Fraction(24000, 1001), got.frame_rate
+assert (got.images.numpy() * 255).round().astype(np.uint8).tolist() == frames.tolist()
+print("exact")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "exact", out.stderr[-3000:]
 
 
 # -- a real server --------------------------------------------------------------------------------------------------

@@ -417,8 +417,8 @@ class FramesProgress(ProgressLine):
     """The progress line of a video in segments: frames done / total and an ETA (from this run's frames per
     second, counting the running segment's clips) before the node's progress."""
 
-    def __init__(self, label: str, total: int, segments: int, enabled: bool = True):
-        super().__init__(label, enabled=enabled)
+    def __init__(self, label: str, total: int, segments: int, stream=None, enabled: bool = True):
+        super().__init__(label, stream, enabled=enabled)
         self.total, self.segments = total, segments
         self.done = self.first_done = 0
         self.segment, self.new, self.fraction = 0, 0, 0.0
