@@ -1,7 +1,8 @@
 """Run API-format workflows on a ComfyUI server from the command line.
 
     python -m vidiff_model.remote run   --server URL --workflow workflows/api/dehaze.json --video IN.mp4 --out DIR
-    python -m vidiff_model.remote run   --server URL --workflow long_video --video LONG.mp4 --out DIR [--segment-frames N]
+    python -m vidiff_model.remote run   --server URL --workflow long_video --video LONG.mp4 --out DIR \
+                                        [--segment-frames N]   (a long video: segment by segment, resumable)
     python -m vidiff_model.remote batch --server URL --workflow workflows/api/dehaze.json --videos FOLDER --out DIR
     ... [--set NODE.INPUT=VALUE ...]   NODE: a node id, title or type; VALUE: JSON if it parses, else text
 
