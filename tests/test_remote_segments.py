@@ -207,6 +207,32 @@ def test_segments_give_every_frame_once_the_same_for_any_cut_on_clip_ends(own_se
     assert len(_segments(tmp_path / "wide")) == 3
     assert np.abs(_frames(tmp_path / "wide") - _frames(reference)).max() <= 1 / 255  # 3 parts or 6: one video
 
+    history, made = len(own_server.get("/history")), (reference / "long_vidiff.mp4").stat().st_mtime_ns
+    again = cli(*_args(own_server, long_video, reference, "--segment-frames", "10", "--quiet"))  # all done before
+    assert again.returncode == 0 and "segments 1–6 of 6 are done" in again.stderr, again.stderr
+    assert len(own_server.get("/history")) == history and again.stdout.strip() == str(reference / "long_vidiff.mp4")
+    assert (reference / "long_vidiff.mp4").stat().st_mtime_ns == made
+    changed = cli(*_args(own_server, long_video, tmp_path / "wide", "--segment-frames", "16", "--quiet", "--set",
+                         "VIDiffSampler.seed=5"))
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert "holds segments of another run (the workflow or its --set values changed); starting over" in changed.stderr
+    assert len(own_server.get("/history")) == history + 3 and "resuming" not in changed.stderr
+
+
+@pytest.mark.comfyui
+def test_overlap_guided_segments_too_and_cuts_off_clip_ends_keep_every_frame(own_server, long_video, tmp_path):
+    runs = {}
+    for size in (16, 10, 5):  # 5 is less than a stride (6): segments end off one run's clip ends
+        out = tmp_path / str(size)
+        done = cli(*_args(own_server, long_video, out, "--segment-frames", str(size), "--quiet", "--set",
+                          "VIDiffLongVideo.mode=overlap_guided"))
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[size] = _frames(out)
+        assert video_info(out / "long_vidiff.mp4")[0] == FRAMES == len(runs[size])
+    assert len(_segments(tmp_path / "5")) == 8
+    assert np.abs(runs[16] - runs[10]).max() <= 1 / 255
+    assert np.abs(runs[16] - runs[5]).max() > 1 / 255  # other cuts: other clips, the same frames in order
+
 
 @pytest.mark.comfyui
 def test_a_killed_client_resumes_from_the_last_finished_segment(own_server, long_video, reference, tmp_path):
