@@ -281,6 +281,37 @@ def test_a_restarted_server_resumes_from_the_last_finished_segment(own_server, l
 
 
 @pytest.mark.comfyui
+def test_the_output_has_the_sources_frame_rate_and_audio(own_server, tmp_path):
+    import av
+
+    video = tmp_path / "long.mov"  # 24 frames at 12 fps with 2 s of PCM audio (MP4 cannot hold it: made AAC)
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("libx264", rate=12)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        a = c.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for i in range(24):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 10, np.uint8), format="rgb24")):
+                c.mux(p)
+        for k in range(2 * 16000 // 1600):
+            tone = (np.sin(np.arange(1600) / 8) * 8000).astype(np.int16)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, k * 1600
+            for p in a.encode(frame):
+                c.mux(p)
+        for stream in (s, a):
+            for p in stream.encode():
+                c.mux(p)
+    done = cli(*_args(own_server, video, tmp_path / "out", "--segment-frames", "10", "--quiet"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    with av.open(done.stdout.strip()) as result:
+        assert [st.type for st in result.streams] == ["video", "audio"]
+        assert result.streams.audio[0].codec_context.name == "aac"
+        assert abs(float(result.duration / 1e6) - 2.0) < 0.15
+        assert float(result.streams.video[0].average_rate) == 12.0
+        assert sum(1 for _ in result.decode(video=0)) == 24
+
+
+@pytest.mark.comfyui
 def test_bad_input_is_one_line_naming_it(own_server, long_video, tmp_path):
     small = cli(*_args(own_server, long_video, tmp_path, "--segment-frames", "1"))
     assert small.returncode == 2 and "Traceback" not in small.stderr
