@@ -521,13 +521,14 @@ def run_segments(client: ComfyClient, prompt: Prompt, setup: LongVideoSetup, vid
             download = parts / "download"
             shutil.rmtree(download, ignore_errors=True)
             result = client.run(job, download, progress, timeout)
-        except (PromptFailed, ServerUnavailable) as e:
+        except RemoteError as e:  # the server went away, the prompt failed, the video cannot be read on
             progress.finish(f"stopped in segment {k}/{len(segments)}")
             where = (f"segments 1–{k - 1} are kept in {parts}; rerun the same command to go on from frame {a}"
                      if k > 1 else "rerun the same command to try again")
+            text = f"segment {k} (frames {a}–{b - 1}): {e}; {where}"
             if isinstance(e, PromptFailed):
-                raise PromptFailed(f"segment {k} (frames {a}–{b - 1}): {e}; {where}", e.prompt_id, e.status) from None
-            raise ServerUnavailable(f"segment {k} (frames {a}–{b - 1}): {e}; {where}") from None
+                raise PromptFailed(text, e.prompt_id, e.status) from None
+            raise type(e)(text) from None
         pngs, latents = result.by_node.get(preview, []), result.by_node.get(save, [])
         if len(pngs) != b - a or len(latents) != 1:
             raise RemoteError(f"segment {k}: the workflow gave {len(pngs)} frames for frames {a}–{b - 1} "
