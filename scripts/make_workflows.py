@@ -241,7 +241,7 @@ def batched_long_video(task: str, instruction: str, *, mini: bool, long_video: d
     video = MINI_BATCHED_VIDEO if mini else INPUT_FILES["video"]
     load = g.add("VHS_LoadVideo", "Source video (any length)", video=video, force_rate=0, custom_width=side,
                  custom_height=side, frame_load_cap=0, skip_first_frames=0, select_every_nth=1, meta_batch=manager,
-                 format="None")
+                 format="AnimateDiff")  # VHS's default; under "None" its frontend turns a custom size into NaN
     if mini:
         vae = [g.add("VAELoader", "vidiff-mini autoencoder", vae_name=MINI["vae"]), 0]
         clip = [g.add("CLIPLoader", "vidiff-mini text encoder", clip_name=MINI["clip"], type="stable_diffusion",

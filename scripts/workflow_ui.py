@@ -49,7 +49,9 @@ def stage_of(class_type: str) -> int:
 TITLE = 30  # LiteGraph.NODE_TITLE_HEIGHT: a node's title bar lies above its pos
 GROUP_TITLE = 34  # LGraphGroup.titleHeight (33.6)
 PAD, GAP_Y, GAP_X, GROUP_GAP = 16, 28, 32, 48
-VIEW = (63, 130, 1596, 996)  # the graph panel (x0, y0, x1, y1): below the run bar, right of the side bar
+# the graph panel (x0, y0, x1, y1): below the run bar and the "Introducing Nodes 2.0" banner the frontend shows at
+# first start (38 px: the panel's top is at 168 while it shows), right of the side bar
+VIEW = (63, 168, 1596, 996)
 OVERLAYS = ((1342, 742, 1600, 1000),)  # the minimap and the zoom controls over the panel's bottom-right corner
 MARGIN = 16
 
@@ -57,7 +59,7 @@ MARGIN = 16
 # a node shows besides sockets and widgets: media previews, the instruction text, latent previews, metrics.
 EXTRA_HEIGHT = {"LoadVideo": 250, "LoadImage": 250, "LoadImageMask": 250, "VIDiffInstructionEncode": 110,
                 "VIDiffSampler": 160, "VIDiffLongVideo": 90, "SaveVideo": 200, "SaveAnimatedWEBP": 200,
-                "VIDiffVideoMetrics": 130, "VHS_LoadVideo": 250, "VHS_VideoCombine": 250}
+                "VIDiffVideoMetrics": 130, "VHS_LoadVideo": 310, "VHS_VideoCombine": 250}
 NODE_WIDTH = 300
 
 
