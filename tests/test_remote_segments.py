@@ -100,9 +100,17 @@ def test_the_manifest_resumes_only_the_same_run(tmp_path):
     with open(log.path, "a") as f:
         f.write('{"kind": "segm')  # a line cut short by a kill
     assert [e["segment"] for e in log.resume(header)[0]] == [1]
+    (tmp_path / "seg_0002").mkdir()
+    for name in ("frame_000008.png", "carry.latent"):
+        (tmp_path / "seg_0002" / name).write_bytes(b"x")
+    log.record({"kind": "segment", "segment": 2, "frames": ["seg_0002/frame_000008.png"],
+                "carry": "seg_0002/carry.latent"})  # on a line of its own, after the cut one
+    assert [e["segment"] for e in log.resume(header)[0]] == [1, 2]
     assert log.resume({**header, "workflow": "x"}) == ([], "the workflow or its --set values changed")
     assert "--segment-frames changed (was 16)" in log.resume({**header, "segment_frames": 8})[1]
-    (tmp_path / "seg_0001" / "carry.latent").unlink()  # a lost file: that segment is made again
+    (tmp_path / "seg_0002" / "carry.latent").unlink()  # a lost file: that segment is made again
+    assert [e["segment"] for e in log.resume(header)[0]] == [1]
+    (tmp_path / "seg_0001" / "carry.latent").unlink()
     assert log.resume(header) == ([], "")
 
 

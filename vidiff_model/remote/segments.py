@@ -382,6 +382,8 @@ class SegmentLog:
             except json.JSONDecodeError:
                 continue  # a line cut short by a kill
         old = lines[0] if lines and lines[0].get("kind") == "header" else {}
+        if not old:
+            return [], "its manifest has no header"
         for key, what in (("video_sha256", "the video changed"),
                           ("workflow", "the workflow or its --set values changed"),
                           ("segment_frames", f"--segment-frames changed (was {old.get('segment_frames')})"),
@@ -407,8 +409,9 @@ class SegmentLog:
         self._write(entry, "a")
 
     def _write(self, entry: dict, mode: str) -> None:
+        cut = mode == "a" and self.path.is_file() and not self.path.read_bytes().endswith(b"\n")
         with open(self.path, mode, encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write(("\n" if cut else "") + json.dumps(entry) + "\n")  # after a line a kill cut short
             f.flush()
             os.fsync(f.fileno())
 
