@@ -63,8 +63,9 @@ TEMPLATES: dict[str, Template] = {  # by the name of the template's file: workfl
     **{f"mini_style_{s}": _mini(f"{s.capitalize()} style", f"Turns a video into {s} style") for s in STYLES},
     "mini_long_video": _mini("Long video", "Recolours a gray video of any length, 16 frames at a time"),
     "mini_long_video_batched": Template(
-        "Long video, batched", "Dehazes a video of any length in bounded memory, frames_per_batch at a time",
-        f"{RUNS_ON_CPU}; needs ComfyUI-VideoHelperSuite ({VHS_URL})", "CPU · needs VideoHelperSuite"),
+        "Long video, batched", "Dehazes in bounded memory, frames_per_batch at a time",
+        f"{RUNS_ON_CPU}; videos of any length; needs ComfyUI-VideoHelperSuite ({VHS_URL})",
+        "CPU · needs VideoHelperSuite"),
     "recolor": _full("Recolor", "Colours your gray video (an optional LoRA slot, bypassed)"),
     "dehaze": _full("Dehaze", "Removes haze from your video"),
     "deblur": _full("Deblur", "Sharpens your blurry video"),
@@ -78,10 +79,10 @@ TEMPLATES: dict[str, Template] = {  # by the name of the template's file: workfl
                               f"needs InstructPix2Pix + AnimateDiff v2 (~{FULL_SIZE_GB:.1f} GB) + "
                               "ComfyUI_IPAdapter_plus and its 2 files, GPU recommended", "GPU · IPAdapter_plus + 4 downloads"),
     "long_video": _full("Long video", "Restyles a video of any length (Watercolor), clip by clip"),
-    "long_video_batched": _full("Long video, batched",
-                                "Restyles a video of any length in bounded memory, frames_per_batch at a time",
-                                f"needs InstructPix2Pix + AnimateDiff v2 (~{FULL_SIZE_GB:.1f} GB) + "
-                                f"ComfyUI-VideoHelperSuite ({VHS_URL}), GPU recommended", "GPU · VideoHelperSuite"),
+    "long_video_batched": _full("Long video, batched", "Restyles in bounded memory, frames_per_batch at a time",
+                                f"videos of any length; needs InstructPix2Pix + AnimateDiff v2 "
+                                f"(~{FULL_SIZE_GB:.1f} GB) + ComfyUI-VideoHelperSuite ({VHS_URL}), GPU recommended",
+                                "GPU · VideoHelperSuite"),
     "compare_guidance": _full("Compare settings", "Dehazes your video at two guidance scales and scores both"),
 }
 
