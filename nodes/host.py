@@ -16,7 +16,9 @@ import latent_preview
 import torch
 
 from ..vidiff_model import VIDiffError
+from ..vidiff_model.config import BETA_SCHEDULES
 from ..vidiff_model.errors import LatentError
+from ..vidiff_model.sampling import schedule_settings
 
 VIDIFF_FOLDER = "vidiff"
 MOTION_FOLDER = "animatediff_models"
@@ -58,8 +60,10 @@ def video_to_latent(video: torch.Tensor) -> dict:
 
 # VIDiff's schedule name -> the host's `beta_schedule` (comfy.ldm...util.make_beta_schedule): the host's
 # "linear" is SD-1.5's scaled_linear (linspace of square roots, squared); its "sqrt_linear" is AnimateDiff's
-# linear betas (what AnimateDiff-Evolved also calls sqrt_linear).
+# linear betas (what AnimateDiff-Evolved also calls sqrt_linear). The numbers (betas, steps) are the library's
+# (`vidiff_model.sampling.schedule_settings`): one definition of each schedule, named here as the host names it.
 HOST_BETA_SCHEDULES = {"sd15": "linear", "animatediff": "sqrt_linear"}
+assert set(HOST_BETA_SCHEDULES) == set(BETA_SCHEDULES)
 
 
 def model_sampling(beta_schedule: str = "sd15", like=None):
@@ -70,7 +74,9 @@ def model_sampling(beta_schedule: str = "sd15", like=None):
 
     class ModelSampling(comfy.model_sampling.ModelSamplingDiscrete, prediction):
         pass
-    settings = {"beta_schedule": HOST_BETA_SCHEDULES[beta_schedule], "linear_start": 0.00085, "linear_end": 0.012}
+    library = schedule_settings(beta_schedule)  # betas 0.00085..0.012 over 1000 steps
+    settings = {"beta_schedule": HOST_BETA_SCHEDULES[beta_schedule], "linear_start": library["beta_start"],
+                "linear_end": library["beta_end"], "timesteps": library["num_train_timesteps"]}
     return ModelSampling(SimpleNamespace(sampling_settings=settings))
 
 

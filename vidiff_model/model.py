@@ -9,8 +9,6 @@ Both are (B, 4, F, H, W); the UNet predicts the noise epsilon of the target, (B,
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 from diffusers import UNetMotionModel
 from torch import nn
@@ -21,19 +19,13 @@ from .instruction import ImageInstructionMLP, encode_instruction
 from .norm_semantics import apply_norm_semantics
 
 
-@lru_cache(maxsize=None)
-def _log_sigma_table(beta_schedule: str) -> torch.Tensor:
-    from .sampling import alphas_cumprod  # sampling imports the model's neighbours; import when first needed
-
-    abar = alphas_cumprod(beta_schedule)
-    return 0.5 * torch.log((1 - abar) / abar)  # (1000,) float64 log σ_t, read only
-
-
 def alpha_bar_at(timestep: torch.Tensor | float, beta_schedule: str) -> torch.Tensor:
     """ᾱ at (possibly fractional) timesteps; shape of `timestep`. Between the schedule's integer steps log σ is
     linear, which is where the samplers (the host's and Karras-style ones) put a fractional timestep: at the
     σ they step to, ᾱ = 1 / (1 + σ²) exactly."""
-    table = _log_sigma_table(beta_schedule)  # built once per schedule, not at every UNet call
+    from .sampling import log_sigma_table  # sampling imports the model's neighbours; import when first needed
+
+    table = log_sigma_table(beta_schedule)  # (1000,) float64 log σ_t, built once per schedule
     t = torch.as_tensor(timestep, dtype=torch.float64).cpu().clamp(0, len(table) - 1)
     lo = t.floor().long()
     hi = (lo + 1).clamp(max=len(table) - 1)

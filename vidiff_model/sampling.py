@@ -82,15 +82,17 @@ def sd15_alphas_cumprod() -> torch.Tensor:
 
 
 @lru_cache(maxsize=None)
-def _log_sigmas(beta_schedule: str) -> np.ndarray:
+def log_sigma_table(beta_schedule: str) -> torch.Tensor:
+    """log σ_t = ½·log((1 − ᾱ_t)/ᾱ_t), t = 0..999 (float64, read only): the schedule as `sigma_at` and the
+    model's v-prediction (`model.alpha_bar_at`) read it, built once per schedule."""
     abar = alphas_cumprod(beta_schedule)
-    return (0.5 * torch.log((1 - abar) / abar)).numpy()
+    return 0.5 * torch.log((1 - abar) / abar)
 
 
 def sigma_at(t: float | torch.Tensor, beta_schedule: str = "sd15") -> float:
     """σ = sqrt((1 − ᾱ_t)/ᾱ_t) at a (possibly fractional) timestep, interpolated in log σ as the
     Karras-style schedulers place fractional timesteps."""
-    log_sigmas = _log_sigmas(beta_schedule)
+    log_sigmas = log_sigma_table(beta_schedule).numpy()
     return float(np.exp(np.interp(float(t), np.arange(len(log_sigmas)), log_sigmas)))
 
 
