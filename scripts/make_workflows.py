@@ -226,7 +226,7 @@ VHS_NOTE = (f"Needs ComfyUI-VideoHelperSuite (custom node: {VHS_URL}). Videos of
 MINI_BATCHED_VIDEO = "vidiff_mini_sample_hazy.mp4"  # written into ComfyUI's input folder by the pack (mini_files.py)
 
 
-def batched_long_video(task: str, instruction: str, *, mini: bool, long_video: dict, frames_per_batch: int = 16,
+def batched_long_video(task: str, instruction: str, *, mini: bool, long_video: dict, frames_per_batch: int = 40,
                        note: str = "") -> Graph:
     """A video of any length under VideoHelperSuite's Meta Batch Manager: Meta Batch Manager → Load Video
     (meta_batch) → VAEEncode → VIDiff Sampler (long_video, meta_batch) → VAEDecode → Video Combine (h264 mp4,
@@ -234,7 +234,11 @@ def batched_long_video(task: str, instruction: str, *, mini: bool, long_video: d
     mini dehaze template is: VIDiffDetailTransfer) or the full-size model."""
     # Video Combine's h264 quality: VideoHelperSuite's default crf 19 for the full-size model; crf 12 for vidiff-mini's
     # 128 × 128 frames (as the pack encodes the sample clip), where 19 visibly costs detail: on the sample clip, SSIM
-    # against the clean clip 0.670 at crf 19, 0.688 at crf 12 (the hazy input: 0.683; make_template_cards.py).
+    # against the clean clip 0.670 at crf 19, 0.688 at crf 12 (the hazy input: 0.683; make_template_cards.py, 16 frames
+    # per batch; at 40, crf 12: 0.687).
+    # 40 frames per batch = overlap + 3 × (clip_length − overlap) for clips of 16 sharing 4: batches end where one
+    # run's clips end, so the video is one run's (docs/sampling.md), and each frame is sampled 1.2 times on average
+    # (16 per batch: 2 clips for every 16 new frames, 2.0 times).
     g = Graph(note)
     manager = [g.add("VHS_BatchManager", "Meta Batch Manager", frames_per_batch=frames_per_batch), 0]
     side = 128 if mini else 0  # vidiff-mini's frame size (Load Video crops to the centre and resizes); 0: as it is
