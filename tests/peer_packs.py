@@ -107,3 +107,29 @@ def start_peer_server(work: Path, models: Path, *packs: str):
     # so a result would move by ~1e-4 with what else runs on the machine; comparisons at 1e-5 need fixed sums.
     return ComfyServer(work, models=models, custom_nodes=custom_nodes_with(work, *packs),
                        args=["--use-pytorch-cross-attention"]).start()
+
+
+def start_vhs_server(work: Path, args: tuple[str, ...] = ()):
+    """A real ComfyUI with this pack and VideoHelperSuite only (vidiff-mini's files come with the pack)."""
+    from comfy_harness import ComfyServer
+
+    (work / "models").mkdir(exist_ok=True)
+    return ComfyServer(work, custom_nodes=custom_nodes_with(work, "videohelpersuite"), args=list(args)).start()
+
+
+def run_until_idle(server, prompt: dict, timeout: float = 900) -> list[dict]:
+    """Queue `prompt` and wait until the queue is empty (VideoHelperSuite re-queues the prompt server-side once per
+    meta batch); the history entries of this run, oldest first."""
+    import time
+
+    before = set(server.get("/history"))
+    code, body = server.post("/prompt", {"prompt": prompt})
+    assert code == 200, body
+    deadline = time.time() + timeout
+    time.sleep(0.5)
+    while server.get("/queue")["queue_running"] or server.get("/queue")["queue_pending"]:
+        if time.time() > deadline:
+            raise TimeoutError(f"the queue was not empty after {timeout} s")
+        time.sleep(0.5)
+    history = server.get("/history")
+    return [history[k] for k in history if k not in before]

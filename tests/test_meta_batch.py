@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from comfy_harness import ComfyServer, write_video
-from peer_packs import custom_nodes_with, require_peers
+from comfy_harness import write_video
+from peer_packs import require_peers, run_until_idle, start_vhs_server
 from safetensors.torch import load_file
 
 from vidiff_model.long_video import plan_clips, seam_report
@@ -27,11 +27,9 @@ FRAMES = 52  # clip_length 16, overlap 4: one run's clips end at 16, 28, 40, 52
 @pytest.fixture(scope="module")
 def vhs_server(tmp_path_factory):
     require_peers("videohelpersuite")
-    work = tmp_path_factory.mktemp("meta_batch")
-    (work / "models").mkdir()  # vidiff-mini's files come with the pack; torch attention: sums in a fixed order
-    server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "videohelpersuite"),
-                         args=["--use-pytorch-cross-attention"]).start()
-    write_video(work / "input" / CLIP, FRAMES, 128, 128, fps=12)
+    # torch attention: sums in a fixed order, so batched and one-run sums agree to 1e-5
+    server = start_vhs_server(tmp_path_factory.mktemp("meta_batch"), ("--use-pytorch-cross-attention",))
+    write_video(server.workdir / "input" / CLIP, FRAMES, 128, 128, fps=12)
     yield server
     server.stop()
 
@@ -63,24 +61,6 @@ def batched_prompt(frames_per_batch: int, prefix: str, mode: str = "autoregressi
                                     "save_metadata": True, "trim_to_audio": False}),
     }
     return {k: {"class_type": c, "inputs": i} for k, (c, i) in nodes.items()}
-
-
-def run_until_idle(server, prompt: dict, timeout: float = 900) -> list[dict]:
-    """Queue `prompt` and wait until VideoHelperSuite's re-queued batches are all done; the history entries of
-    every batch, oldest first."""
-    before = set(server.get("/history"))
-    code, body = server.post("/prompt", {"prompt": prompt})
-    assert code == 200, body
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        queue = server.get("/queue")
-        if not queue["queue_running"] and not queue["queue_pending"]:
-            break
-        time.sleep(0.5)
-    else:
-        raise TimeoutError(f"the meta batch did not finish in {timeout} s")
-    history = server.get("/history")
-    return [history[k] for k in history if k not in before]
 
 
 def saved_latents(server, prefix: str) -> list[torch.Tensor]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import copy
 import math
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
 from comfy_harness import ComfyServer, video_info, write_video
-from peer_packs import custom_nodes_with, require_peers
+from peer_packs import require_peers, run_until_idle, start_vhs_server
 
 pytestmark = pytest.mark.comfyui
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,34 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def vhs_server(tmp_path_factory):
     """ComfyUI with this pack and VideoHelperSuite only; vidiff-mini's files come with the pack."""
     require_peers("videohelpersuite")
-    work = tmp_path_factory.mktemp("vhs")
-    (work / "models").mkdir()
-    server = ComfyServer(work, custom_nodes=custom_nodes_with(work, "videohelpersuite")).start()
+    server = start_vhs_server(tmp_path_factory.mktemp("vhs"))
     yield server
     server.stop()
-
-
-def wait_for_queue(server: ComfyServer, timeout: float = 900) -> None:
-    """Until the queue is empty: VideoHelperSuite re-queues the prompt server-side once per batch."""
-    deadline = time.time() + timeout
-    time.sleep(0.5)
-    while time.time() < deadline:
-        queue = server.get("/queue")
-        if not queue["queue_running"] and not queue["queue_pending"]:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the queue was not empty after {timeout} s")
 
 
 def run_batches(server: ComfyServer, prompt: dict, timeout: float = 900) -> list[dict]:
     """Queues `prompt`, waits for every re-queued batch; the history entries of this run (oldest first), none
     with an error."""
-    before = set(server.get("/history"))
-    code, body = server.post("/prompt", {"prompt": prompt})
-    assert code == 200, body
-    wait_for_queue(server, timeout)
-    history = server.get("/history")
-    entries = [history[k] for k in history if k not in before]
+    entries = run_until_idle(server, prompt, timeout)
     for entry in entries:
         messages = dict(entry["status"].get("messages", []))
         assert "execution_error" not in messages, (messages["execution_error"], server.log_text()[-3000:])
@@ -259,3 +240,16 @@ def test_the_batched_templates_open_whole_and_tidy_with_their_note(peer_page, na
     assert len(note) == 1 and "ComfyUI-VideoHelperSuite" in note[0] and VHS_URL in note[0], note
     assert "frames_per_batch at a time" in note[0] and "bounded memory" in note[0]
     assert "VideoHelperSuite" in template(name).needs and VHS_URL in template(name).needs
+
+
+def test_the_client_follows_every_meta_batch(vhs_server, tmp_path):
+    """`python -m vidiff_model.remote run` on the mini batched template: the client follows the batches
+    VideoHelperSuite queues after its prompt and downloads the whole video (45 frames), exit 0."""
+    out = subprocess.run([sys.executable, "-m", "vidiff_model.remote", "run", "--server", vhs_server.url,
+                          "--workflow", MINI_TEMPLATE, "--set", "VIDiffSampler.steps=2",
+                          "--set", "VHS_BatchManager.frames_per_batch=28", "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.count("meta batch") == 1, out.stderr  # 28 + 17 frames: one batch followed by another
+    mp4s = [Path(line) for line in out.stdout.splitlines() if line.endswith(".mp4")]
+    assert mp4s and video_info(mp4s[-1])[0] == 45, out.stdout

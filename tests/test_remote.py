@@ -55,8 +55,8 @@ def _fast_sets(prompt: dict) -> list[str]:
 @pytest.mark.parametrize("name", sorted(API_ALL))
 def test_every_api_workflow_runs_through_the_client(request, server, tmp_path, name):
     if any(n["class_type"] == "VHS_BatchManager" for n in API_ALL[name].values()):
-        pytest.skip("a Meta Batch template: VideoHelperSuite queues each batch as a prompt of its own, which the "
-                    "client does not follow; tests/test_meta_batch_templates.py runs it through the HTTP API")
+        pytest.skip("a Meta Batch template needs VideoHelperSuite, which this server lacks; "
+                    "tests/test_meta_batch_templates.py runs it through the client on a server with it")
     if name in PEER_TEMPLATES:  # it needs a peer pack (IPAdapter_plus): the server that has it
         server = request.getfixturevalue("peer_server")
     prompt = API_ALL[name]  # offered or experimental, named as a template (mini_dehaze): the client finds the file

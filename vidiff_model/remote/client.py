@@ -184,30 +184,58 @@ class ComfyClient:
 
     def run(self, prompt: Prompt, out_dir: Path, progress: ProgressLine | None = None,
             timeout: float | None = None) -> RunResult:
-        """Queues `prompt`, follows it to the end, downloads every file it saved into out_dir."""
+        """Queues `prompt`, follows it to the end (under a Meta Batch Manager, through every batch VideoHelperSuite
+        queues after it), downloads every file it saved into out_dir."""
         progress = progress or ProgressLine(enabled=False)
         start = time.monotonic()
         ws = self.connect()  # before queueing, so no message is missed
+        prompt_ids = [self.queue(prompt)]
         try:
-            prompt_id = self.queue(prompt)
-            try:
-                self._follow(ws, prompt, prompt_id, progress, timeout)
-            except KeyboardInterrupt:
-                self.cancel(prompt_id)
-                raise
+            while True:
+                try:
+                    self._follow(ws, prompt, prompt_ids[-1], progress, timeout)
+                except KeyboardInterrupt:
+                    self.cancel(prompt_ids[-1])
+                    raise
+                following = self._next_meta_batch(prompt, prompt_ids)
+                if following is None:
+                    break
+                progress.note(f"meta batch {len(prompt_ids)} done; VideoHelperSuite queued the next one")
+                prompt_ids.append(following)
         finally:
             ws.close()
-        entry = self._wait_history(prompt_id)
-        result = RunResult(prompt_id, seconds=time.monotonic() - start)
+        result = RunResult(prompt_ids[-1], seconds=time.monotonic() - start)
+        for prompt_id in prompt_ids:  # a meta batch's files: the last batch's Video Combine has the whole video
+            self._collect(self._wait_history(prompt_id), prompt, out_dir, result)
+        return result
+
+    def _collect(self, entry: dict, prompt: Prompt, out_dir: Path, result: RunResult) -> None:
         for node_id, output in entry.get("outputs", {}).items():
             for values in output.values():
                 for item in values if isinstance(values, list) else []:
                     if isinstance(item, dict) and "filename" in item:
-                        result.files.append(self.download(item, out_dir))
-                        result.by_node.setdefault(node_id, []).append(result.files[-1])
+                        path = self.download(item, out_dir)
+                        if path not in result.files:
+                            result.files.append(path)
+                            result.by_node.setdefault(node_id, []).append(path)
             if output.get("text") and node_id in prompt:
                 result.texts[describe(prompt, node_id)] = [str(t) for t in output["text"]]
-        return result
+
+    def _next_meta_batch(self, prompt: Prompt, seen: list[str], wait: float = 2.0) -> str | None:
+        """Under VideoHelperSuite's Meta Batch Manager, the prompt it queued for the next batch (the same prompt and
+        client, queued by the server while this batch's Video Combine ran); None once the video is done."""
+        if not any(node.get("class_type") == "VHS_BatchManager" for node in prompt.values()):
+            return None
+        deadline = time.monotonic() + wait
+        while True:
+            queue = self.get_json("/queue")
+            for item in queue.get("queue_running", []) + queue.get("queue_pending", []):
+                extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+                if item[1] not in seen and extra.get("client_id") == self.client_id:
+                    return item[1]
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
 
     def _follow(self, ws, prompt: Prompt, prompt_id: str, progress: ProgressLine, timeout: float | None) -> None:
         """Reads the websocket until the prompt ends; raises PromptFailed unless it succeeded."""
